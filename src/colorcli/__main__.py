@@ -1,0 +1,5 @@
+"""``python -m colorcli``."""
+
+from colorcli.cli.app import main
+
+main()

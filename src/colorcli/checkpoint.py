@@ -1,0 +1,186 @@
+"""The checkpoint schema shared by the model library, training and the hub.
+
+A checkpoint is a plain dict of tensors and JSON-able metadata, loaded with
+``torch.load(..., weights_only=True)`` only::
+
+    {"format": "colorcli.checkpoint", "version": 1, "arch": "unet",
+     "config": {...get_model keywords...}, "state_dict": {...},
+     "training": {...summary...}, "metrics": {...}, "colorcli_version": "0.1.0"}
+
+Training checkpoints (``last.pt``) wrap one under the key ``"model"`` next to the
+optimizer state; :func:`read_checkpoint` accepts both.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from colorcli import __version__
+from colorcli.errors import CheckpointError, ModelError
+from colorcli.models import ColorModel, get_model, list_models
+
+CHECKPOINT_FORMAT = "colorcli.checkpoint"
+CHECKPOINT_VERSION = 1
+MAX_CHECKPOINT_BYTES = 2 * 1024**3
+"""Files larger than this are refused before reading (no model of ours comes close)."""
+
+_REQUIRED_KEYS = ("format", "version", "arch", "config", "state_dict")
+
+
+def checkpoint_from_model(
+    model: ColorModel,
+    *,
+    training: dict[str, Any] | None = None,
+    metrics: dict[str, Any] | None = None,
+    half: bool = False,
+) -> dict[str, Any]:
+    """Describe ``model`` as a checkpoint dict (weights on CPU, fp16 when ``half``)."""
+    state: dict[str, Tensor] = {}
+    for key, value in model.state_dict().items():
+        value = value.detach().to("cpu")
+        if half and value.is_floating_point():
+            value = value.half()
+        state[key] = value.clone()
+    return {
+        "format": CHECKPOINT_FORMAT,
+        "version": CHECKPOINT_VERSION,
+        "arch": model.arch,
+        "config": dict(model.config),
+        "state_dict": state,
+        "training": dict(training or {}),
+        "metrics": dict(metrics or {}),
+        "colorcli_version": __version__,
+    }
+
+
+def save_checkpoint(path: str | Path, checkpoint: dict[str, Any]) -> None:
+    """Write ``checkpoint`` to ``path`` atomically (temp file in the same folder, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            torch.save(checkpoint, stream)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temp_name, path)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Read a checkpoint with ``weights_only=True`` and check its schema.
+
+    Returns the model checkpoint dict (unwrapping a training checkpoint's ``"model"``).
+
+    Raises:
+        CheckpointError: missing, too large, truncated, not a checkpoint, or a pickle that
+            would run code.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint not found")
+    size = path.stat().st_size
+    if size == 0:
+        raise CheckpointError(f"{path}: checkpoint is empty (0 bytes)")
+    if size > MAX_CHECKPOINT_BYTES:
+        raise CheckpointError(
+            f"{path}: checkpoint is {size / 1e9:.1f} GB, over the {MAX_CHECKPOINT_BYTES / 1e9:.1f}"
+            " GB limit"
+        )
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else "unpickling failed"
+        raise CheckpointError(
+            f"{path}: refused: not a plain weights checkpoint (weights_only load failed: {first})"
+        ) from None
+    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise CheckpointError(f"{path}: truncated or corrupt checkpoint ({first})") from None
+    if isinstance(data, dict) and "format" not in data and isinstance(data.get("model"), dict):
+        data = data["model"]
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{path}: not a colorcli checkpoint (got {type(data).__name__})")
+    missing = [key for key in _REQUIRED_KEYS if key not in data]
+    if missing or data.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(
+            f"{path}: not a colorcli checkpoint (missing {', '.join(missing) or 'format tag'})"
+        )
+    if data["version"] > CHECKPOINT_VERSION:
+        raise CheckpointError(
+            f"{path}: checkpoint version {data['version']} is newer than this colorcli "
+            f"understands ({CHECKPOINT_VERSION}); upgrade colorcli"
+        )
+    return data
+
+
+def model_from_checkpoint(checkpoint: dict[str, Any], source: str = "checkpoint") -> ColorModel:
+    """Rebuild the exact model a checkpoint describes and load its weights (float32, eval mode).
+
+    Raises:
+        CheckpointError: unknown architecture, bad configuration, missing or unexpected keys,
+            wrong shapes.
+    """
+    arch = checkpoint["arch"]
+    if arch not in list_models():
+        raise CheckpointError(
+            f"{source}: unknown architecture {arch!r}; this colorcli knows "
+            f"{', '.join(list_models())}"
+        )
+    config = dict(checkpoint["config"])
+    config.pop("pretrained", None)  # weights come from the checkpoint, never from the hub
+    try:
+        model = get_model(arch, **config)
+    except (ModelError, ValueError) as error:
+        raise CheckpointError(f"{source}: bad model configuration: {error}") from None
+    state = checkpoint["state_dict"]
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{source}: state_dict is not a dict")
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    if missing or unexpected:
+        parts = []
+        if missing:
+            parts.append(f"missing {len(missing)} key(s) e.g. {missing[0]}")
+        if unexpected:
+            parts.append(f"unexpected {len(unexpected)} key(s) e.g. {unexpected[0]}")
+        raise CheckpointError(f"{source}: weights do not match {arch!r}: {'; '.join(parts)}")
+    for key, value in state.items():
+        if not isinstance(value, Tensor) or value.shape != expected[key].shape:
+            got = tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
+            raise CheckpointError(
+                f"{source}: weights do not match {arch!r}: {key} has shape {got}, "
+                f"expected {tuple(expected[key].shape)}"
+            )
+    model.load_state_dict(state)
+    model.eval()
+    return model
+
+
+def load_model(
+    name_or_path: str | Path | None = None,
+    *,
+    device: torch.device | str = "cpu",
+    download: bool = True,
+) -> ColorModel:
+    """Load a colouriser by checkpoint path or published name (``None`` = the default model).
+
+    Raises:
+        CheckpointError, DownloadError: the checkpoint cannot be found, fetched or used.
+    """
+    from colorcli.hub import resolve_checkpoint
+
+    path = resolve_checkpoint(name_or_path, download=download)
+    model = model_from_checkpoint(read_checkpoint(path), source=str(path))
+    return model.to(device)

@@ -1,0 +1,42 @@
+"""The Typer application: registers one command per module."""
+
+from __future__ import annotations
+
+import typer
+
+from colorcli import __version__
+from colorcli.cli import colorize, evaluate, models, train
+
+app = typer.Typer(
+    name="colorcli",
+    help="Colourize grayscale photographs and films with neural networks.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"colorcli {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version_callback, is_eager=True, help="Show the version."
+    ),
+) -> None:
+    """Colourize grayscale photographs and films with neural networks."""
+
+
+app.command("colorize", no_args_is_help=True)(colorize.colorize_command)
+app.command("train")(train.train_command)
+app.command("eval")(evaluate.eval_command)
+app.add_typer(models.app, name="models")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,145 @@
+"""``colorcli colorize``: colourize image files and folders at full resolution."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from enum import Enum
+
+import typer
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from colorcli.checkpoint import load_model
+from colorcli.cli._report import EXIT_FAILED, console, err_console, reported_errors
+from colorcli.device import describe_device, resolve_device
+from colorcli.errors import UsageError
+from colorcli.imageio import DEFAULT_MAX_PIXELS
+from colorcli.jobs import OUTPUT_EXTENSIONS, plan_jobs
+from colorcli.pipeline import DEFAULT_SIZE, Colorizer
+from colorcli.runner import ColorizeSettings, JobResult, colorize_jobs
+
+OutputFormat = Enum("OutputFormat", {name: name for name in ("auto", *OUTPUT_EXTENSIONS)}, type=str)
+"""Choices of ``--ext``: auto or one of the writable output formats."""
+
+
+def colorize_command(
+    inputs: list[Path] = typer.Argument(
+        ..., help="Image files and/or folders to colourize.", show_default=False
+    ),
+    output: Path = typer.Option(
+        ..., "--output", "-o", help="Folder for the results (created if missing)."
+    ),
+    model: str = typer.Option(
+        None, "--model", "-m", help="Published model name or checkpoint path [default model]."
+    ),
+    device: str = typer.Option("auto", "--device", "-d", help="auto, cpu, cuda, cuda:N or mps."),
+    size: int = typer.Option(
+        DEFAULT_SIZE, "--size", min=8, max=4096, help="Long side of the L image the model sees."
+    ),
+    saturation: float = typer.Option(
+        1.0, "--saturation", min=0.0, max=4.0, help="Scale predicted colour (ab) by this factor."
+    ),
+    recursive: bool = typer.Option(
+        False, "--recursive", "-r", help="Descend into sub-folders, keeping their structure."
+    ),
+    ext: OutputFormat = typer.Option(
+        "auto", "--ext", help="Output format; auto keeps each input's format."
+    ),
+    suffix: str = typer.Option("", "--suffix", help="Append to output file names, e.g. _color."),
+    batch_size: int = typer.Option(8, "--batch-size", "-b", min=1, help="Images per model batch."),
+    skip_color: bool = typer.Option(
+        False, "--skip-color", help="Skip images that already have colour (default: recolour them)."
+    ),
+    compare: bool = typer.Option(
+        False, "--compare", help="Also write an input|output side-by-side (<name>_compare)."
+    ),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Redo outputs that already exist (default: skip them)."
+    ),
+    half: bool = typer.Option(
+        True, "--half/--fp32", help="fp16/bf16 inference on CUDA and MPS (no effect on CPU)."
+    ),
+    max_pixels: int = typer.Option(
+        DEFAULT_MAX_PIXELS, "--max-pixels", min=1, help="Refuse images larger than this."
+    ),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Colourize grayscale photos: INPUT files and folders into OUTPUT, full resolution."""
+    with reported_errors():
+        plan = plan_jobs(inputs, output, recursive=recursive, ext=ext.value, suffix=suffix)
+        if not plan.jobs and not plan.refused:
+            raise UsageError(
+                f"no images found in {', '.join(str(p) for p in inputs)}"
+                + (f" ({plan.ignored} non-image file(s) ignored)" if plan.ignored else "")
+            )
+        compute = resolve_device(device)
+        loaded = load_model(model, device=compute)
+        colorizer = Colorizer(
+            loaded, device=compute, size=size, saturation=saturation, half=half
+        )
+        err_console.print(
+            f"colorcli: {len(plan.jobs)} image(s), model {model or 'default'} "
+            f"({loaded.arch}), device {describe_device(compute)}, size {colorizer.size}",
+            highlight=False,
+        )
+        settings = ColorizeSettings(
+            overwrite=overwrite,
+            skip_color=skip_color,
+            compare=compare,
+            batch_size=batch_size,
+            max_pixels=max_pixels,
+            out_root=output,
+        )
+        progress = Progress(
+            TextColumn("[progress.description]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=err_console,
+            disable=quiet,
+            transient=False,
+        )
+        with progress:
+            task = progress.add_task("colourizing", total=len(plan.jobs), rate="")
+
+            def on_result(result: JobResult) -> None:
+                if result.status == "failed":
+                    progress.console.print(f"[red]failed[/] {escape(result.reason)}", highlight=False)
+                elapsed = progress.tasks[task].elapsed or 0.0
+                done = progress.tasks[task].completed + 1
+                rate = f"{done / elapsed:.1f} img/s" if elapsed > 0 else ""
+                progress.update(task, advance=1, rate=rate)
+
+            summary = colorize_jobs(plan.jobs, colorizer, settings, on_result)
+    failed = [(r.job.source, r.reason) for r in summary.failed] + plan.refused
+    skipped_exists = sum(1 for r in summary.skipped if r.reason.startswith("output exists"))
+    skipped_colour = len(summary.skipped) - skipped_exists
+    parts = [f"{summary.done} done"]
+    if skipped_exists:
+        parts.append(f"{skipped_exists} skipped (output exists)")
+    if skipped_colour:
+        parts.append(f"{skipped_colour} skipped (already colour)")
+    parts.append(f"{len(failed)} failed")
+    if plan.ignored:
+        parts.append(f"{plan.ignored} non-image file(s) ignored")
+    console.print(
+        f"Summary: {', '.join(parts)} in {summary.seconds:.1f} s → {escape(str(output))}",
+        highlight=False,
+    )
+    if failed:
+        err_console.print("Failures:", highlight=False)
+        for source, reason in failed:
+            message = reason if str(source) in reason else f"{source}: {reason}"
+            err_console.print(f"  {escape(message)}", highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_FAILED)
+

@@ -1,0 +1,148 @@
+"""sRGB (D65) <-> CIELAB conversion in torch, batched, differentiable, on any device.
+
+Maths: IEC 61966-2-1 sRGB transfer function, sRGB primaries with the D65 white
+point, and the CIE 1976 L*a*b* definition (CIE 15:2004). Same formulas as
+``kornia.color.lab`` and ``skimage.color.rgb2lab`` (illuminant D65, 2° observer).
+
+Ranges: RGB in [0, 1]; L in [0, 100]; a and b roughly in [-128, 127].
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+L_RANGE: tuple[float, float] = (0.0, 100.0)
+AB_LIMIT: float = 127.0
+"""ab values are clamped to [-AB_LIMIT, AB_LIMIT] before converting back to RGB."""
+
+_RGB_TO_XYZ = (
+    (0.412453, 0.357580, 0.180423),
+    (0.212671, 0.715160, 0.072169),
+    (0.019334, 0.119193, 0.950227),
+)
+# The exact inverse (as scikit-image computes it), not the rounded textbook matrix,
+# so that a round trip is exact to float precision.
+_XYZ_TO_RGB = tuple(
+    tuple(float(v) for v in row)
+    for row in torch.linalg.inv(torch.tensor(_RGB_TO_XYZ, dtype=torch.float64)).tolist()
+)
+_WHITE_D65 = (0.95047, 1.0, 1.08883)
+_EPSILON = 0.008856  # (6/29)**3
+_KAPPA = 7.787  # (29/6)**2 / 3
+
+
+def _check_image(image: Tensor, name: str) -> None:
+    if not isinstance(image, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(image).__name__}")
+    if image.dim() < 3 or image.shape[-3] != 3:
+        raise ValueError(f"{name} must have shape (*, 3, H, W), got {tuple(image.shape)}")
+    if not image.is_floating_point():
+        raise TypeError(f"{name} must be a floating point tensor, got {image.dtype}")
+
+
+def _matmul_channels(image: Tensor, matrix: tuple[tuple[float, ...], ...]) -> Tensor:
+    m = torch.tensor(matrix, device=image.device, dtype=image.dtype)
+    return torch.einsum("ij,...jhw->...ihw", m, image)
+
+
+def srgb_to_linear(rgb: Tensor) -> Tensor:
+    """Undo the sRGB gamma. ``rgb``: any shape, values in [0, 1]."""
+    return torch.where(
+        rgb > 0.04045, ((rgb.clamp(min=0.04045) + 0.055) / 1.055) ** 2.4, rgb / 12.92
+    )
+
+
+def linear_to_srgb(linear: Tensor) -> Tensor:
+    """Apply the sRGB gamma. ``linear``: any shape, values in [0, 1] (clamped)."""
+    linear = linear.clamp(0.0, 1.0)
+    return torch.where(
+        linear > 0.0031308,
+        1.055 * linear.clamp(min=0.0031308) ** (1.0 / 2.4) - 0.055,
+        12.92 * linear,
+    )
+
+
+def rgb_to_lab(rgb: Tensor) -> Tensor:
+    """Convert sRGB to CIELAB (D65).
+
+    Args:
+        rgb: float tensor of shape ``(*, 3, H, W)``, values in [0, 1].
+
+    Returns:
+        Tensor of the same shape and dtype: L in [0, 100], a and b about [-128, 127].
+    """
+    _check_image(rgb, "rgb")
+    xyz = _matmul_channels(srgb_to_linear(rgb), _RGB_TO_XYZ)
+    white = torch.tensor(_WHITE_D65, device=rgb.device, dtype=rgb.dtype).view(3, 1, 1)
+    xyz = xyz / white
+    f = torch.where(
+        xyz > _EPSILON, xyz.clamp(min=_EPSILON) ** (1.0 / 3.0), _KAPPA * xyz + 16.0 / 116.0
+    )
+    fx, fy, fz = f.unbind(-3)
+    lightness = 116.0 * fy - 16.0
+    a = 500.0 * (fx - fy)
+    b = 200.0 * (fy - fz)
+    return torch.stack((lightness, a, b), dim=-3)
+
+
+def lab_to_rgb(lab: Tensor, clip: bool = True) -> Tensor:
+    """Convert CIELAB (D65) to sRGB; ab is clamped to ±``AB_LIMIT`` first.
+
+    Args:
+        lab: float tensor of shape ``(*, 3, H, W)``: L in [0, 100], a and b in Lab units.
+        clip: clamp the result to [0, 1] (out-of-gamut colours are clipped per channel).
+
+    Returns:
+        sRGB tensor of the same shape and dtype, in [0, 1] when ``clip``.
+    """
+    _check_image(lab, "lab")
+    lightness, a, b = lab.unbind(-3)
+    a = a.clamp(-AB_LIMIT, AB_LIMIT)
+    b = b.clamp(-AB_LIMIT, AB_LIMIT)
+    fy = (lightness + 16.0) / 116.0
+    fx = fy + a / 500.0
+    fz = (fy - b / 200.0).clamp(min=0.0)
+    f = torch.stack((fx, fy, fz), dim=-3)
+    xyz = torch.where(f > 0.2068966, f**3, (f - 16.0 / 116.0) / _KAPPA)
+    white = torch.tensor(_WHITE_D65, device=lab.device, dtype=lab.dtype).view(3, 1, 1)
+    linear = _matmul_channels(xyz * white, _XYZ_TO_RGB)
+    if clip:
+        return linear_to_srgb(linear)
+    return torch.where(
+        linear > 0.0031308,
+        1.055 * linear.clamp(min=0.0031308) ** (1.0 / 2.4) - 0.055,
+        12.92 * linear,
+    )
+
+
+def rgb_to_lightness(rgb: Tensor) -> Tensor:
+    """L channel of ``rgb`` ``(*, 3, H, W)`` in [0, 1] as ``(*, 1, H, W)`` in [0, 100]."""
+    _check_image(rgb, "rgb")
+    y = _matmul_channels(srgb_to_linear(rgb), _RGB_TO_XYZ)[..., 1:2, :, :]
+    fy = torch.where(y > _EPSILON, y.clamp(min=_EPSILON) ** (1.0 / 3.0), _KAPPA * y + 16.0 / 116.0)
+    return 116.0 * fy - 16.0
+
+
+def gray_lab(lightness: Tensor) -> Tensor:
+    """Lab image with the given L ``(*, 1, H, W)`` and zero ab: shape ``(*, 3, H, W)``."""
+    zeros = torch.zeros_like(lightness)
+    return torch.cat((lightness, zeros, zeros), dim=-3)
+
+
+class RgbToLab(nn.Module):
+    """Module form of :func:`rgb_to_lab`."""
+
+    def forward(self, rgb: Tensor) -> Tensor:
+        return rgb_to_lab(rgb)
+
+
+class LabToRgb(nn.Module):
+    """Module form of :func:`lab_to_rgb`."""
+
+    def __init__(self, clip: bool = True) -> None:
+        super().__init__()
+        self.clip = clip
+
+    def forward(self, lab: Tensor) -> Tensor:
+        return lab_to_rgb(lab, clip=self.clip)

@@ -1,0 +1,165 @@
+"""Find the images to colourize and plan where each result goes, refusing unsafe outputs."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from colorcli.errors import UsageError
+from colorcli.imageio import IMAGE_EXTENSIONS
+
+OUTPUT_EXTENSIONS = ("png", "jpg", "webp", "tif")
+_KEEP_FORMAT = {
+    ".jpg": "jpg",
+    ".jpeg": "jpg",
+    ".png": "png",
+    ".webp": "webp",
+    ".tif": "tif",
+    ".tiff": "tif",
+    ".bmp": "bmp",
+}
+
+
+@dataclass(frozen=True)
+class Job:
+    """One input file and the output file planned for it."""
+
+    source: Path
+    output: Path
+    relative: Path
+    """Path of the source relative to the input it was found under (for messages)."""
+
+
+@dataclass
+class Plan:
+    """Jobs to run plus inputs refused while planning (path, reason)."""
+
+    jobs: list[Job]
+    refused: list[tuple[Path, str]]
+    ignored: int
+    """Files in the input folders that are not images (by extension)."""
+
+
+def output_extension(source: Path, requested: str = "auto") -> str:
+    """Extension (no dot) of the output for ``source``: ``requested`` or the input's own format."""
+    if requested != "auto":
+        if requested not in OUTPUT_EXTENSIONS:
+            raise UsageError(
+                f"--ext must be auto or one of {', '.join(OUTPUT_EXTENSIONS)}, got {requested!r}"
+            )
+        return requested
+    return _KEEP_FORMAT.get(source.suffix.lower(), "png")
+
+
+def _is_image_name(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith(".")
+
+
+def _walk(folder: Path, recursive: bool, exclude: Path) -> tuple[list[Path], int]:
+    """Image files under ``folder`` (sorted) and the count of other files; skips ``exclude``."""
+    files: list[Path] = []
+    ignored = 0
+    if recursive:
+        for root, dirs, names in os.walk(folder):
+            # never read back our own outputs when -o lies inside an input folder
+            dirs[:] = sorted(
+                d for d in dirs if not d.startswith(".") and not _same_file(Path(root) / d, exclude)
+            )
+            for name in sorted(names):
+                path = Path(root) / name
+                if _is_image_name(path):
+                    files.append(path)
+                elif not name.startswith("."):
+                    ignored += 1
+    else:
+        for path in sorted(folder.iterdir()):
+            if path.is_file() or path.is_symlink():
+                if _is_image_name(path):
+                    files.append(path)
+                elif not path.name.startswith("."):
+                    ignored += 1
+    return files, ignored
+
+
+def _file_id(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return (stat.st_dev, stat.st_ino)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def plan_jobs(
+    inputs: Sequence[Path],
+    out_dir: Path,
+    *,
+    recursive: bool = False,
+    ext: str = "auto",
+    suffix: str = "",
+) -> Plan:
+    """Plan the output path of every image under ``inputs``.
+
+    Args:
+        inputs: files and folders given by the user.
+        out_dir: output folder (created later; must not be an existing file).
+        recursive: descend into sub-folders, keeping their structure under ``out_dir``.
+        ext: ``auto`` or an output extension.
+        suffix: appended to each output file's stem (e.g. ``_color``).
+
+    Raises:
+        UsageError: an input does not exist, the output folder is a file, or it is an input
+            folder while ``suffix`` is empty (the originals would be overwritten).
+    """
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"output folder {out_dir} exists and is not a folder")
+    if "/" in suffix or "\\" in suffix or suffix in (".", ".."):
+        raise UsageError(f"--suffix must not contain path separators, got {suffix!r}")
+    output_extension(Path("x.png"), ext)  # validate early
+    jobs: list[Job] = []
+    refused: list[tuple[Path, str]] = []
+    ignored = 0
+    for item in inputs:
+        if not item.exists() and not item.is_symlink():
+            raise UsageError(f"input {item} does not exist")
+        if item.is_dir():
+            if not suffix and _same_file(item, out_dir):
+                raise UsageError(
+                    f"the output folder {out_dir} is the input folder: add --suffix (e.g. "
+                    "--suffix _color) or choose another -o, so the originals are kept"
+                )
+            files, skipped = _walk(item, recursive, out_dir)
+            ignored += skipped
+            for path in files:
+                jobs.append(_job(path, path.relative_to(item), out_dir, ext, suffix))
+        else:
+            jobs.append(_job(item, Path(item.name), out_dir, ext, suffix))
+    unique: list[Job] = []
+    seen: dict[Path, Path] = {}
+    source_ids = {_file_id(job.source) for job in jobs} - {None}
+    for job in jobs:
+        key = Path(os.path.normcase(os.path.abspath(job.output)))
+        if key in seen:
+            refused.append((job.source, f"its output {job.output} is also planned for {seen[key]}"))
+            continue
+        if _file_id(job.output) in source_ids:
+            refused.append((job.source, f"output {job.output} would overwrite an input file"))
+            continue
+        seen[key] = job.source
+        unique.append(job)
+    return Plan(jobs=unique, refused=refused, ignored=ignored)
+
+
+def _job(source: Path, relative: Path, out_dir: Path, ext: str, suffix: str) -> Job:
+    extension = output_extension(source, ext)
+    name = f"{relative.stem}{suffix}.{extension}"
+    output = out_dir / relative.parent / name
+    return Job(source=source, output=output, relative=relative)

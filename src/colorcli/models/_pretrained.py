@@ -1,0 +1,44 @@
+"""Load torchvision ImageNet weights from the local torch hub cache, never from the network."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from colorcli.errors import ModelError
+
+
+def hub_checkpoint_path(url: str) -> Path:
+    """Where torch.hub keeps the file of ``url``: ``$TORCH_HOME/hub/checkpoints/<name>``."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[-1]
+
+
+def load_cached_weights(weights: object) -> dict[str, Tensor]:
+    """State dict of a torchvision ``WeightsEnum`` member, read from the hub cache.
+
+    Raises:
+        ModelError: the file is not in the cache (says which file to put where).
+    """
+    url = str(getattr(weights, "url"))
+    path = hub_checkpoint_path(url)
+    if not path.is_file():
+        raise ModelError(
+            f"--pretrained needs the torchvision ImageNet weights {path.name}: download {url} "
+            f"and put it at {path} (colorcli does not download them itself)"
+        )
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # noqa: BLE001 - any unpickling failure means a bad file
+        raise ModelError(f"{path}: not a valid torchvision checkpoint ({error})") from None
+    if not isinstance(state, dict):
+        raise ModelError(f"{path}: not a state dict")
+    return state
+
+
+def gray_first_conv(state: dict[str, Tensor], key: str = "conv1.weight") -> dict[str, Tensor]:
+    """Average the RGB filters of the first convolution into one L channel."""
+    state = dict(state)
+    state[key] = state[key].sum(dim=1, keepdim=True) / 3.0
+    return state
