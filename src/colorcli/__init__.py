@@ -4,4 +4,44 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+from colorcli.checkpoint import load_model, read_checkpoint, save_checkpoint  # noqa: E402
+from colorcli.color import lab_to_rgb, rgb_to_lab  # noqa: E402
+from colorcli.errors import (  # noqa: E402
+    CheckpointError,
+    ColorcliError,
+    DataError,
+    DeviceError,
+    DownloadError,
+    ImageError,
+    ModelError,
+    TrainingError,
+    UsageError,
+)
+from colorcli.imageio import read_image, write_image  # noqa: E402
+from colorcli.models import ColorModel, get_model, list_models, register_model  # noqa: E402
+from colorcli.pipeline import Colorizer  # noqa: E402
+
+__all__ = [
+    "CheckpointError",
+    "ColorModel",
+    "ColorcliError",
+    "Colorizer",
+    "DataError",
+    "DeviceError",
+    "DownloadError",
+    "ImageError",
+    "ModelError",
+    "TrainingError",
+    "UsageError",
+    "__version__",
+    "get_model",
+    "lab_to_rgb",
+    "list_models",
+    "load_model",
+    "read_checkpoint",
+    "read_image",
+    "register_model",
+    "rgb_to_lab",
+    "save_checkpoint",
+    "write_image",
+]

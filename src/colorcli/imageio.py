@@ -104,6 +104,8 @@ _PNG_COMPRESS_LEVEL = 4  # zlib level: most of level 6's size at a fraction of i
 _JPEG_MAX_EXIF = 65_533  # one APP1 segment; Pillow refuses more
 _WEBP_MAX_SIDE = 16_383
 _COMPOSITE_ROWS = 512
+_BAND_ROWS = 256  # rows converted at a time when copying out of Pillow
+_INVERSE_ORIENTATION = {6: 8, 8: 6}  # the other orientations undo themselves
 _ORIENTATION_TAG = 0x0112
 _EXIF_IFD_TAG = 0x8769
 _GPS_IFD_TAG = 0x8825
@@ -147,7 +149,7 @@ def _allow_in_pillow(max_pixels: int) -> None:
 _allow_in_pillow(DEFAULT_MAX_PIXELS)
 
 
-@dataclass
+@dataclass(eq=False)  # arrays have no single truth value: compare fields yourself
 class LoadedImage:
     """An image read from disk, ready for colourisation.
 
@@ -207,7 +209,7 @@ def _channels_nearly_equal(pixels: np.ndarray) -> bool:
         np.abs(sample[..., 0] - sample[..., 1]), np.abs(sample[..., 1] - sample[..., 2])
     )
     outliers = np.count_nonzero(spread > tolerance)
-    return outliers <= _GRAY_OUTLIER_FRACTION * spread.size
+    return bool(outliers <= _GRAY_OUTLIER_FRACTION * spread.size)
 
 
 # --------------------------------------------------------------------------- reading
@@ -256,7 +258,8 @@ def probe_size(path: str | Path) -> tuple[int, int]:
     and WebP; for PNG only when the eXIf chunk precedes the pixel data, as it should).
 
     Raises:
-        ImageError: The file is missing, unreadable, empty or not an image.
+        ImageError: The file is missing, unreadable, empty or not an image, or is more than
+            twice Pillow's ``MAX_IMAGE_PIXELS`` (then even its header is refused).
     """
     path = Path(path)
     with _open_for_reading(path) as file, _open_pillow(file, str(path), None) as im:
@@ -305,9 +308,10 @@ def _open_pillow(file: IO[bytes], name: str, max_pixels: int | None) -> ImageFil
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         # Pillow's own guard, which fires only far above ours (see the module docstring).
         found = re.search(r"\((\d+) pixels\)", str(e))
-        pixels = int(found.group(1)) if found else 0
+        if found is None:
+            raise ImageError(f"{name}: image too large ({e})") from e
         limit = max_pixels if max_pixels is not None else DEFAULT_MAX_PIXELS
-        raise ImageError(_too_large(name, pixels, limit, None)) from e
+        raise ImageError(_too_large(name, int(found.group(1)), limit, None)) from e
     except UnidentifiedImageError as e:
         raise ImageError(f"{name}: not an image, or a format Pillow cannot read") from e
     except _DECODE_ERRORS as e:
@@ -319,27 +323,29 @@ def _decode(file: IO[bytes], path: Path | None, name: str, max_pixels: int) -> L
         width, height = im.size
         if width * height > max_pixels:
             raise ImageError(_too_large(name, width * height, max_pixels, (width, height)))
+        if width == 0 or height == 0:
+            raise ImageError(f"{name}: the image has no pixels ({width}x{height})")
         source_format, source_mode = im.format, im.mode
         try:
             wide = _is_wide_colour(im)
             if wide:
-                array = _decode_wide(im, file, name)
+                decoded = _decode_wide(im, file, name)
             else:
                 im.load()  # decodes everything, so truncation raises here
-            # Metadata first: the Pillow image is closed as soon as its pixels are copied.
             orientation = _orientation(im)
             exif = _exif_for_output(im)
             icc = _rgb_profile_or_none(im.info.get("icc_profile")) if im.mode != "CMYK" else None
-            if not wide:
-                array = _pillow_pixels(im)
+            if wide:
+                pixels, alpha = _wide_output(decoded, orientation)
+                del decoded
+            else:
+                pixels, alpha = _pillow_output(im, orientation)
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
             raise ImageError(_too_large(name, width * height, max_pixels, None)) from e
         except MemoryError as e:
             raise ImageError(f"{name}: not enough memory to decode {width}x{height}") from e
         except _DECODE_ERRORS as e:
             raise ImageError(f"{name}: truncated or corrupt image data: {e}") from e
-    pixels, alpha = _to_output_arrays(array, orientation, bgr=wide)
-    del array
     return LoadedImage(
         path=path,
         pixels=pixels,
@@ -351,42 +357,107 @@ def _decode(file: IO[bytes], path: Path | None, name: str, max_pixels: int) -> L
     )
 
 
-def _pillow_pixels(im: Image.Image) -> np.ndarray:
-    """Copy a loaded image into (H, W), (H, W, 2), (H, W, 3) or (H, W, 4), then close it."""
-    mode = im.mode
-    converted: Image.Image | None = None
-    if mode == "CMYK":
-        converted = _cmyk_to_rgb(im)
-    elif mode == "1":
-        converted = im.convert("L")
-    elif mode in ("P", "PA"):
-        converted = im.convert("RGBA" if im.has_transparency_data else "RGB")
-    elif mode in ("L", "RGB") and "transparency" in im.info:
-        converted = im.convert("LA" if mode == "L" else "RGBA")
-    elif mode in ("La", "RGBa"):
-        converted = im.convert(mode.upper())
-    elif mode not in ("L", "LA", "RGB", "RGBA", "I", "F") and not mode.startswith("I;16"):
-        converted = im.convert("RGBA" if "A" in mode else "RGB")
-    source = converted if converted is not None else im
-    # np.asarray copies once into a read-only buffer; the Pillow images are freed right after,
-    # before _to_output_arrays makes the final copy, so at most two full copies coexist.
-    array = np.asarray(source)
-    if converted is not None:
-        converted.close()
+class _OrientedOutput:
+    """The final pixels and alpha, filled with bands of rows in the file's stored orientation.
+
+    Each band lands directly where EXIF orientation puts it, so a full-size image exists only
+    twice at most: the decoder's and ours.
+    """
+
+    def __init__(
+        self, stored: tuple[int, int], orientation: int, dtype: np.dtype, has_alpha: bool
+    ) -> None:
+        height, width = stored
+        if orientation in (5, 6, 7, 8):
+            height, width = width, height
+        self.pixels = np.empty((height, width, 3), dtype=dtype)
+        self.alpha = np.empty((height, width), dtype=dtype) if has_alpha else None
+        inverse = _INVERSE_ORIENTATION.get(orientation, orientation)
+        self._pixels_stored = _orient(self.pixels, inverse)
+        self._alpha_stored = _orient(self.alpha, inverse) if self.alpha is not None else None
+
+    def put(self, top: int, band: np.ndarray, *, bgr: bool = False) -> None:
+        """Copy (h, W), (h, W, 2), (h, W, 3) or (h, W, 4) rows starting at stored row ``top``."""
+        rows = slice(top, top + band.shape[0])
+        channels = 1 if band.ndim == 2 else band.shape[2]
+        target = self._pixels_stored[rows]
+        if band.ndim == 2:
+            target[...] = band[..., None]
+        elif channels <= 2:
+            target[...] = band[..., :1]
+        elif bgr:
+            target[...] = band[..., 2::-1]
+        else:
+            target[...] = band[..., :3]
+        if self._alpha_stored is not None:
+            self._alpha_stored[rows] = band[..., channels - 1]
+
+
+def _wide_output(decoded: np.ndarray, orientation: int) -> tuple[np.ndarray, np.ndarray | None]:
+    if orientation == 1 and decoded.shape[2] == 3:
+        return cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB, dst=decoded), None  # in place
+    output = _OrientedOutput(
+        decoded.shape[:2], orientation, decoded.dtype, has_alpha=decoded.shape[2] in (2, 4)
+    )
+    output.put(0, decoded, bgr=True)
+    return output.pixels, output.alpha
+
+
+def _pillow_output(im: Image.Image, orientation: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """Copy a loaded Pillow image into the output arrays, converting its mode band by band."""
+    convert = _band_converter(im)
+    narrow = _band_narrower(im)
+    output: _OrientedOutput | None = None
+    for top in range(0, im.height, _BAND_ROWS):
+        with im.crop((0, top, im.width, min(top + _BAND_ROWS, im.height))) as crop:
+            band = narrow(np.asarray(convert(crop)))
+        if output is None:
+            channels = 1 if band.ndim == 2 else band.shape[2]
+            output = _OrientedOutput(
+                (im.height, im.width), orientation, band.dtype, has_alpha=channels in (2, 4)
+            )
+        output.put(top, band)
     im.close()
-    return _narrow_to_uint(array, mode)
+    if output is None:
+        raise ValueError("the image has no rows")
+    return output.pixels, output.alpha
 
 
-def _narrow_to_uint(array: np.ndarray, mode: str) -> np.ndarray:
-    if array.dtype == np.uint8 or array.dtype == np.uint16:
-        return array
-    if array.dtype.kind == "u" and array.dtype.itemsize == 2:  # big-endian I;16B
-        return array.astype(np.uint16)
-    if mode == "F":
-        # Float files are either 0..1 or integer-valued; map both onto 16 bits.
-        scale = 65535.0 if float(np.nanmax(array, initial=0.0)) <= 1.0 else 1.0
-        return np.clip(np.rint(np.nan_to_num(array) * scale), 0, 65535).astype(np.uint16)
-    return np.clip(array, 0, 65535).astype(np.uint16)  # mode I (int32)
+def _band_converter(im: Image.Image) -> Callable[[Image.Image], Image.Image]:
+    """How to turn a band of ``im`` into L, LA, RGB, RGBA, I;16, I or F."""
+    mode = im.mode
+    if mode == "CMYK":
+        return _cmyk_converter(im)
+    if mode == "1":
+        return lambda band: band.convert("L")
+    if mode in ("P", "PA"):
+        target = "RGBA" if im.has_transparency_data else "RGB"
+        return lambda band: band.convert(target)
+    if mode in ("L", "RGB") and "transparency" in im.info:
+        target = "LA" if mode == "L" else "RGBA"
+        return lambda band: band.convert(target)
+    if mode in ("La", "RGBa"):
+        return lambda band: band.convert(mode.upper())
+    if mode in ("L", "LA", "RGB", "RGBA", "I", "F") or mode.startswith("I;16"):
+        return lambda band: band
+    target = "RGBA" if "A" in mode else "RGB"
+    return lambda band: band.convert(target)
+
+
+def _band_narrower(im: Image.Image) -> Callable[[np.ndarray], np.ndarray]:
+    """How to turn a band's array into uint8 or uint16."""
+    if im.mode == "F":
+        # Float files hold either 0..1 or integer values; map both onto 16 bits.
+        extrema = im.getextrema()
+        high = extrema[1] if isinstance(extrema[1], (int, float)) else 1.0
+        scale = 65535.0 if high <= 1.0 else 1.0
+        return lambda band: np.clip(np.rint(np.nan_to_num(band) * scale), 0, 65535).astype(
+            np.uint16
+        )
+    if im.mode == "I":
+        return lambda band: np.clip(band, 0, 65535).astype(np.uint16)
+    # uint8, or uint16 in the file's byte order (I;16B): make it native.
+    return lambda band: band if band.dtype.isnative else band.astype(band.dtype.newbyteorder("="))
 
 
 @functools.lru_cache(maxsize=1)
@@ -394,24 +465,31 @@ def _srgb_profile() -> ImageCms.ImageCmsProfile:
     return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 
 
-def _cmyk_to_rgb(im: Image.Image) -> Image.Image:
+def _cmyk_converter(im: Image.Image) -> Callable[[Image.Image], Image.Image]:
+    """CMYK to sRGB through the embedded profile when there is a usable one."""
     icc = im.info.get("icc_profile")
     if isinstance(icc, bytes) and _icc_colour_space(icc) == "CMYK":
         try:
-            converted = ImageCms.profileToProfile(
-                im,
+            transform = ImageCms.buildTransform(
                 ImageCms.ImageCmsProfile(io.BytesIO(icc)),
                 _srgb_profile(),
+                "CMYK",
+                "RGB",
                 renderingIntent=ImageCms.Intent.PERCEPTUAL,
-                outputMode="RGB",
             )
         except (ImageCms.PyCMSError, OSError, ValueError):
-            # A broken profile is no reason to refuse the picture: Pillow's plain
-            # conversion below is what every viewer without colour management shows.
-            converted = None
-        if converted is not None:
-            return converted
-    return im.convert("RGB")
+            # A broken profile is no reason to refuse the picture: fall back to Pillow's
+            # plain conversion, which is what viewers without colour management show.
+            transform = None
+        if transform is not None:
+            return lambda band: _apply(transform, band)
+    return lambda band: band.convert("RGB")
+
+
+def _apply(transform: ImageCms.ImageCmsTransform, band: Image.Image) -> Image.Image:
+    converted = ImageCms.applyTransform(band, transform)
+    assert converted is not None  # None only when converting in place
+    return converted
 
 
 def _is_wide_colour(im: ImageFile.ImageFile) -> bool:
@@ -486,26 +564,6 @@ def _orient(array: np.ndarray, orientation: int) -> np.ndarray:
     return array
 
 
-def _to_output_arrays(
-    array: np.ndarray, orientation: int, *, bgr: bool
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """Orient, split off alpha and expand gray to RGB in one copy per output array."""
-    view = _orient(array, orientation)
-    height, width = view.shape[:2]
-    pixels = np.empty((height, width, 3), dtype=array.dtype)
-    channels = 1 if view.ndim == 2 else view.shape[2]
-    if view.ndim == 2:
-        pixels[...] = view[..., None]
-    elif channels <= 2:
-        pixels[...] = view[..., :1]
-    elif bgr:
-        pixels[...] = view[..., 2::-1]
-    else:
-        pixels[...] = view[..., :3]
-    alpha = np.ascontiguousarray(view[..., channels - 1]) if channels in (2, 4) else None
-    return pixels, alpha
-
-
 def _icc_colour_space(icc: bytes) -> str | None:
     """The data colour space in an ICC header ("RGB", "GRAY", "CMYK", …), or None."""
     if len(icc) < 128 or icc[36:40] != b"acsp":
@@ -528,9 +586,11 @@ def _exif_for_output(im: Image.Image) -> bytes | None:
             return _descriptive_exif(im.getexif())
         raw = im.info.get("exif")
         if isinstance(raw, bytes) and raw:
-            return _reset_orientation(raw)
-        if im.format == "PNG":
-            return None  # see _orientation
+            with contextlib.suppress(ValueError, struct.error):
+                return _reset_orientation(raw)
+            # Too odd for the byte-level edit: let Pillow parse and re-encode it below.
+        elif im.format == "PNG":
+            return None  # no EXIF; and see _orientation
         exif = im.getexif()
         if not len(exif):
             return None
@@ -570,9 +630,15 @@ def _reset_orientation(raw: bytes) -> bytes:
     for index in range(count):
         entry = base + ifd + 2 + 12 * index
         tag, kind, n = struct.unpack_from(endian + "HHI", data, entry)
-        if tag == _ORIENTATION_TAG and kind == 3 and n == 1:  # one SHORT, stored inline
+        if tag != _ORIENTATION_TAG:
+            continue
+        if kind == 3 and n == 1:  # one SHORT, stored inline: the normal case
             struct.pack_into(endian + "H", data, entry + 8, 1)
-            break
+        elif kind == 4 and n == 1:  # one LONG, which some writers use
+            struct.pack_into(endian + "I", data, entry + 8, 1)
+        else:
+            raise ValueError(f"Orientation tag of type {kind} x {n}")
+        break
     return bytes(data)
 
 
@@ -647,7 +713,7 @@ def write_image(
     Args:
         path: Output file; suffix .png, .jpg/.jpeg, .webp, .tif/.tiff or .bmp.
         pixels: (H, W, 3) uint8 or uint16 RGB.
-        alpha: (H, W) alpha of the same dtype as ``pixels``, or None.
+        alpha: (H, W) uint8 or uint16 alpha (rescaled to the dtype of ``pixels``), or None.
         icc_profile: ICC profile to embed, or None.
         exif: EXIF block (with or without the ``Exif\\0\\0`` header), or None.
         quality: JPEG/WebP quality, 1..100.
@@ -675,6 +741,9 @@ def write_image(
             f"(at most {_WEBP_MAX_SIDE} pixels a side); use png or tif"
         )
 
+    if alpha is not None and alpha.dtype != pixels.dtype:
+        # 8-bit colour for a 16-bit source (or the reverse): bring alpha to the pixels' depth.
+        alpha = _to_uint8(alpha) if pixels.dtype == np.uint8 else alpha.astype(np.uint16) * 257
     if alpha is not None and fmt not in FORMATS_WITH_ALPHA:
         pixels, alpha = _composite_on_white(pixels, alpha), None
     if pixels.dtype == np.uint16 and fmt not in FORMATS_WITH_16BIT:
@@ -704,10 +773,8 @@ def _check_pixels(pixels: np.ndarray, alpha: np.ndarray | None, quality: int) ->
             raise TypeError(f"alpha must be a numpy array or None, got {type(alpha).__name__}")
         if alpha.shape != pixels.shape[:2]:
             raise ValueError(f"alpha must have shape {pixels.shape[:2]}, got {alpha.shape}")
-        if alpha.dtype != pixels.dtype:
-            raise ValueError(
-                f"alpha must have the dtype of pixels ({pixels.dtype}), got {alpha.dtype}"
-            )
+        if alpha.dtype not in (np.uint8, np.uint16):
+            raise ValueError(f"alpha must be uint8 or uint16, got {alpha.dtype}")
     if not 1 <= quality <= 100:
         raise ValueError(f"quality must be in 1..100, got {quality}")
 

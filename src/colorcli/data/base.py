@@ -81,7 +81,11 @@ class ColorDataset(Dataset[dict[str, Tensor]]):
         self._bad: set[int] = set()
         # [epoch, runtime failures]; shared memory so that DataLoader workers see set_epoch
         # and the main process sees their failure count.
-        self._shared = torch.zeros(2, dtype=torch.int64).share_memory_()
+        self._shared = torch.zeros(2, dtype=torch.int64)
+        try:
+            self._shared.share_memory_()
+        except RuntimeError as error:  # no /dev/shm: only persistent workers lose set_epoch
+            logger.debug("epoch counter not in shared memory: %s", error)
 
     @property
     def size(self) -> int:
@@ -159,7 +163,7 @@ class DataInfo:
     Attributes:
         kind: ``"builtin"``, ``"folder"``, ``"split-folder"``, ``"class-split-folder"``,
             ``"lab-npy"`` or ``"cifar10"``.
-        root: the data set's folder (None never happens today; kept for custom sets).
+        root: the data set's folder (the batch folder for CIFAR-10), or None.
         counts: number of (train, val) samples.
         skipped_grayscale: colourless images left out.
         skipped_unreadable: files left out because they could not be decoded.

@@ -49,6 +49,10 @@ _NUMPY_GLOBALS = {
 }
 
 
+class _RefusedGlobal(pickle.UnpicklingError):
+    """The pickle names a global outside the allow-list."""
+
+
 class _SafeUnpickler(pickle.Unpickler):
     """Unpickler that builds dicts, lists, bytes and numpy arrays and nothing else."""
 
@@ -62,16 +66,17 @@ class _SafeUnpickler(pickle.Unpickler):
             # numpy 2 moved numpy.core to numpy._core; old pickles name the former.
             real = "numpy._core" if hasattr(np, "_core") else "numpy.core"
             return getattr(importlib.import_module(f"{real}.{submodule}"), name)
-        raise pickle.UnpicklingError(f"refusing to load global {module}.{name}")
+        raise _RefusedGlobal(f"refusing to load global {module}.{name}")
 
 
 def _unpickle(path: Path) -> dict[Any, Any]:
     try:
         with path.open("rb") as file:
             content = _SafeUnpickler(file, encoding="bytes").load()
-    except pickle.UnpicklingError as error:
+    except _RefusedGlobal as error:
         raise DataError(f"{path}: not a safe CIFAR pickle ({error})") from error
     except (
+        pickle.UnpicklingError,
         OSError,
         EOFError,
         ValueError,

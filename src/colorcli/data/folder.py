@@ -198,7 +198,7 @@ def scan_images(
 
 def open_scan_cache(root: Path) -> ScanCache:
     """The scan cache of the data set folder ``root`` with this module's check settings."""
-    settings = {"chroma": GRAYSCALE_CHROMA, "thumbnail": THUMBNAIL_SIDE, "suffixes": 1}
+    settings = {"chroma": GRAYSCALE_CHROMA, "thumbnail": THUMBNAIL_SIDE}
     return ScanCache(scan_cache_path(root), settings)
 
 

@@ -99,6 +99,7 @@ def loss_curve_image(
     x_low, x_high = min(0.0, min(xs)), max(xs)
     if x_high <= x_low:
         x_high = x_low + 1.0
+    x_high += (x_high - x_low) * 0.03  # keep the last point off the frame
 
     def to_pixel(x: float, y: float) -> tuple[float, float]:
         px = x0 + (x - x_low) / (x_high - x_low) * (x1 - x0)

@@ -1,0 +1,177 @@
+"""The run folder: where a run's checkpoints, metrics and pictures live, and how they are written.
+
+Layout::
+
+    <out>/last.pt            training checkpoint, every epoch (and every --save-every steps)
+    <out>/best.pt            training checkpoint with the best validation metric
+    <out>/config.json        the run's TrainConfig, for people
+    <out>/metrics.jsonl      one JSON record per validation (per epoch; partial epochs marked)
+    <out>/metrics.csv        the same records as CSV
+    <out>/loss_curve.png     train and val loss per epoch
+    <out>/samples/epoch_003.png   gray / prediction / truth for a fixed set of val images
+
+Training checkpoints wrap a model checkpoint (:func:`colorcli.checkpoint.checkpoint_from_model`)
+under ``"model"`` and load with ``torch.load(weights_only=True)``; see :func:`read_training_state`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import pickle
+import tempfile
+import zipfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from colorcli.checkpoint import save_checkpoint
+from colorcli.errors import CheckpointError
+
+LAST = "last.pt"
+BEST = "best.pt"
+CSV_COLUMNS = (
+    "epoch",
+    "step",
+    "images_seen",
+    "hours",
+    "train_loss",
+    "val_loss",
+    "val_psnr",
+    "val_colorfulness",
+    "lr",
+    "seconds",
+    "complete",
+    "best",
+)
+_TRAINING_KEYS = ("model", "optimizer", "epoch", "step", "config")
+
+
+class RunFolder:
+    """Paths and writers of one run folder (only rank 0 should write).
+
+    Args:
+        path: the folder (created on first write).
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    @property
+    def last(self) -> Path:
+        return self.path / LAST
+
+    @property
+    def best(self) -> Path:
+        return self.path / BEST
+
+    @property
+    def metrics_jsonl(self) -> Path:
+        return self.path / "metrics.jsonl"
+
+    @property
+    def metrics_csv(self) -> Path:
+        return self.path / "metrics.csv"
+
+    @property
+    def loss_curve(self) -> Path:
+        return self.path / "loss_curve.png"
+
+    @property
+    def config_json(self) -> Path:
+        return self.path / "config.json"
+
+    def sample_grid(self, epoch: int) -> Path:
+        """``samples/epoch_003.png`` for the 1-based ``epoch``."""
+        return self.path / "samples" / f"epoch_{epoch:03d}.png"
+
+    def has_run(self) -> bool:
+        """True when the folder already holds a training checkpoint."""
+        return self.last.is_file()
+
+    def save(self, path: Path, state: dict[str, Any]) -> None:
+        """Write a training checkpoint atomically."""
+        save_checkpoint(path, state)
+
+    def write_config(self, config: dict[str, Any]) -> None:
+        _write_text(self.config_json, json.dumps(config, indent=2, sort_keys=True) + "\n")
+
+    def write_metrics(self, records: Sequence[dict[str, Any]]) -> None:
+        """Rewrite ``metrics.jsonl`` and ``metrics.csv`` from all records (kept in the checkpoint)."""
+        lines = "".join(json.dumps(record, sort_keys=True) + "\n" for record in records)
+        _write_text(self.metrics_jsonl, lines)
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        for record in records:
+            writer.writerow({key: _csv_value(record.get(key)) for key in CSV_COLUMNS})
+        _write_text(self.metrics_csv, buffer.getvalue())
+
+
+def _csv_value(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return value
+
+
+def _write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
+            stream.write(text)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def resolve_resume_path(resume: str | Path | None, out: str | Path | None) -> Path:
+    """The training checkpoint to resume: ``resume`` (a file or run folder) or ``out/last.pt``.
+
+    Raises:
+        CheckpointError: nothing to resume there.
+    """
+    if resume is None:
+        if out is None:
+            raise CheckpointError("--resume needs the run folder: pass --out DIR or --resume PATH")
+        resume = out
+    path = Path(resume).expanduser()
+    if path.is_dir():
+        path = path / LAST
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no training checkpoint to resume")
+    return path
+
+
+def read_training_state(path: str | Path) -> dict[str, Any]:
+    """Read a training checkpoint (``last.pt``/``best.pt``) with ``weights_only=True``.
+
+    Raises:
+        CheckpointError: unreadable, or an inference-only checkpoint (no optimizer state).
+    """
+    path = Path(path)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: checkpoint not found") from None
+    except pickle.UnpicklingError as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else "unpickling failed"
+        raise CheckpointError(f"{path}: refused: not a plain weights checkpoint ({first})") from None
+    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise CheckpointError(f"{path}: truncated or corrupt checkpoint ({first})") from None
+    if not isinstance(state, dict) or any(key not in state for key in _TRAINING_KEYS):
+        raise CheckpointError(
+            f"{path}: not a training checkpoint (an exported model cannot be resumed; "
+            "use --init-from to start a new run from it)"
+        )
+    return state
