@@ -41,7 +41,9 @@ def test_known_values() -> None:
     white = torch.ones(3, 1, 1, dtype=torch.float64)
     black = torch.zeros(3, 1, 1, dtype=torch.float64)
     # the rounded sRGB matrix leaves white at ab ≈ 0.005, as in scikit-image
-    assert torch.allclose(rgb_to_lab(white).flatten(), torch.tensor([100.0, 0, 0]).double(), atol=1e-2)
+    assert torch.allclose(
+        rgb_to_lab(white).flatten(), torch.tensor([100.0, 0, 0]).double(), atol=1e-2
+    )
     assert torch.allclose(rgb_to_lab(black).flatten(), torch.zeros(3).double(), atol=1e-6)
     red = torch.tensor([1.0, 0.0, 0.0], dtype=torch.float64).view(3, 1, 1)
     # CIELAB of sRGB red (D65), as tabulated by scikit-image / Bruce Lindbloom
@@ -96,7 +98,7 @@ def test_gray_lab_has_zero_ab_and_gives_gray_rgb() -> None:
     ],
 )
 def test_bad_input(bad: object, error: type[Exception]) -> None:
-    with pytest.raises(error, match="shape|floating|Tensor"):
+    with pytest.raises(error, match=r"shape|floating|Tensor"):
         rgb_to_lab(bad)  # type: ignore[arg-type]
     with pytest.raises(error):
         lab_to_rgb(bad)  # type: ignore[arg-type]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from colorcli.checkpoint import load_model, read_checkpoint, save_checkpoint  # noqa: E402
-from colorcli.color import lab_to_rgb, rgb_to_lab  # noqa: E402
-from colorcli.errors import (  # noqa: E402
+from colorcli.checkpoint import load_model, read_checkpoint, save_checkpoint
+from colorcli.color import lab_to_rgb, rgb_to_lab
+from colorcli.errors import (
     CheckpointError,
     ColorcliError,
     DataError,
@@ -17,9 +17,9 @@ from colorcli.errors import (  # noqa: E402
     TrainingError,
     UsageError,
 )
-from colorcli.imageio import read_image, write_image  # noqa: E402
-from colorcli.models import ColorModel, get_model, list_models, register_model  # noqa: E402
-from colorcli.pipeline import Colorizer  # noqa: E402
+from colorcli.imageio import read_image, write_image
+from colorcli.models import ColorModel, get_model, list_models, register_model
+from colorcli.pipeline import Colorizer
 
 __all__ = [
     "CheckpointError",

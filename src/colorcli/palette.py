@@ -30,9 +30,7 @@ def _check_ab_samples(ab: Tensor) -> None:
         raise ValueError("ab samples are empty")
 
 
-def fit_kmeans_palette(
-    ab: Tensor, colors: int, *, iterations: int = 40, seed: int = 0
-) -> Tensor:
+def fit_kmeans_palette(ab: Tensor, colors: int, *, iterations: int = 40, seed: int = 0) -> Tensor:
     """Find ``colors`` ab centres by k-means (k-means++ initialisation, Lloyd iterations).
 
     Args:
@@ -87,7 +85,7 @@ def gamut_grid() -> Tensor:
 def gamut_bin_counts(ab: Tensor) -> Tensor:
     """Histogram of ab samples ``(M, 2)`` over :func:`gamut_grid` bins: ``(529,)`` int64."""
     _check_ab_samples(ab)
-    side = int(round(2 * GAMUT_LIMIT / GAMUT_BIN_SIZE)) + 1
+    side = round(2 * GAMUT_LIMIT / GAMUT_BIN_SIZE) + 1
     index = torch.round((ab.clamp(-GAMUT_LIMIT, GAMUT_LIMIT) + GAMUT_LIMIT) / GAMUT_BIN_SIZE)
     flat = index[:, 0].long() * side + index[:, 1].long()
     return torch.bincount(flat, minlength=side * side)

@@ -132,13 +132,17 @@ def colorize_jobs(
     return summary
 
 
-def _write(job: Job, image: LoadedImage, colour: np.ndarray, settings: ColorizeSettings) -> JobResult:
+def _write(
+    job: Job, image: LoadedImage, colour: np.ndarray, settings: ColorizeSettings
+) -> JobResult:
     try:
         _check_inside(job.output, settings.out_root)
         try:
             job.output.parent.mkdir(parents=True, exist_ok=True)
         except OSError as error:
-            raise ImageError(f"{job.output.parent}: cannot create folder ({error.strerror})") from None
+            raise ImageError(
+                f"{job.output.parent}: cannot create folder ({error.strerror})"
+            ) from None
         write_image(
             job.output,
             colour,

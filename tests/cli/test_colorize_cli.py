@@ -40,14 +40,22 @@ def test_folder_is_colourized_same_names_and_sizes(
         assert _is_colour(out / name)
 
 
-def test_device_and_model_are_said(photo_folder: Path, tiny_checkpoint: Path, tmp_path: Path) -> None:
-    result = run(photo_folder, "-o", tmp_path / "out", "--model", tiny_checkpoint, "--device", "cpu")
+def test_device_and_model_are_said(
+    photo_folder: Path, tiny_checkpoint: Path, tmp_path: Path
+) -> None:
+    result = run(
+        photo_folder, "-o", tmp_path / "out", "--model", tiny_checkpoint, "--device", "cpu"
+    )
     assert result.exit_code == 0
     assert "device cpu" in result.stderr
 
 
-def test_absent_device_is_a_clear_error(photo_folder: Path, tiny_checkpoint: Path, tmp_path: Path) -> None:
-    result = run(photo_folder, "-o", tmp_path / "out", "--model", tiny_checkpoint, "--device", "cuda:7")
+def test_absent_device_is_a_clear_error(
+    photo_folder: Path, tiny_checkpoint: Path, tmp_path: Path
+) -> None:
+    result = run(
+        photo_folder, "-o", tmp_path / "out", "--model", tiny_checkpoint, "--device", "cuda:7"
+    )
     if result.exit_code == 0:
         pytest.skip("this machine has 8 CUDA devices")
     assert result.exit_code == 1
@@ -70,14 +78,24 @@ def test_existing_outputs_are_skipped_not_overwritten(
 
 
 def test_recursive_keeps_structure_suffix_ext_compare(
-    photo_folder: Path, tiny_checkpoint: Path, tmp_path: Path, gray_image) -> None:
+    photo_folder: Path, tiny_checkpoint: Path, tmp_path: Path, gray_image
+) -> None:
     nested = photo_folder / "1950s" / "summer"
     nested.mkdir(parents=True)
     gray_image(20, 20).save(nested / "beach.png")
     out = tmp_path / "out"
     result = run(
-        photo_folder, "-o", out, "--model", tiny_checkpoint, "--recursive", "--suffix", "_color",
-        "--ext", "png", "--compare",
+        photo_folder,
+        "-o",
+        out,
+        "--model",
+        tiny_checkpoint,
+        "--recursive",
+        "--suffix",
+        "_color",
+        "--ext",
+        "png",
+        "--compare",
     )
     assert result.exit_code == 0, result.output
     assert (out / "1950s" / "summer" / "beach_color.png").is_file()
@@ -127,7 +145,9 @@ def test_missing_input_is_a_usage_error(tiny_checkpoint: Path, tmp_path: Path) -
     assert f"Error: input {tmp_path / 'nope'} does not exist" in result.stderr
 
 
-def test_non_image_files_are_ignored(photo_folder: Path, tiny_checkpoint: Path, tmp_path: Path) -> None:
+def test_non_image_files_are_ignored(
+    photo_folder: Path, tiny_checkpoint: Path, tmp_path: Path
+) -> None:
     (photo_folder / "notes.txt").write_text("grandma's album")
     (photo_folder / "Thumbs.db").write_bytes(b"\0" * 10)
     result = run(photo_folder, "-o", tmp_path / "out", "--model", tiny_checkpoint)
@@ -148,7 +168,14 @@ def _bad_batch(folder: Path, name: str, data: bytes) -> None:
     ],
 )
 def test_bad_files_fail_alone(
-    photo_folder: Path, tiny_checkpoint: Path, tmp_path: Path, name: str, make, reason: str, gray_image) -> None:
+    photo_folder: Path,
+    tiny_checkpoint: Path,
+    tmp_path: Path,
+    name: str,
+    make,
+    reason: str,
+    gray_image,
+) -> None:
     if make is None:
         buffer = io.BytesIO()
         gray_image(64, 64).save(buffer, "JPEG", quality=90)
@@ -169,7 +196,9 @@ def test_bad_files_fail_alone(
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root can read files without permission")
-def test_unreadable_file_fails_alone(photo_folder: Path, tiny_checkpoint: Path, tmp_path: Path, gray_image) -> None:
+def test_unreadable_file_fails_alone(
+    photo_folder: Path, tiny_checkpoint: Path, tmp_path: Path, gray_image
+) -> None:
     locked = photo_folder / "locked.png"
     gray_image(8, 8).save(locked)
     locked.chmod(0)
@@ -181,7 +210,9 @@ def test_unreadable_file_fails_alone(photo_folder: Path, tiny_checkpoint: Path, 
     assert "locked.png" in result.stderr
 
 
-def test_dangling_link_fails_alone(photo_folder: Path, tiny_checkpoint: Path, tmp_path: Path) -> None:
+def test_dangling_link_fails_alone(
+    photo_folder: Path, tiny_checkpoint: Path, tmp_path: Path
+) -> None:
     (photo_folder / "gone.jpg").symlink_to(tmp_path / "deleted.jpg")
     result = run(photo_folder, "-o", tmp_path / "out", "--model", tiny_checkpoint)
     assert result.exit_code == 1
@@ -204,7 +235,9 @@ def test_cmyk_jpeg(tiny_checkpoint: Path, tmp_path: Path, gray_image) -> None:
     assert output.mode == "RGB" and output.size == (24, 16)
 
 
-def test_palette_png_with_transparency_keeps_alpha(tiny_checkpoint: Path, tmp_path: Path, gray_image) -> None:
+def test_palette_png_with_transparency_keeps_alpha(
+    tiny_checkpoint: Path, tmp_path: Path, gray_image
+) -> None:
     image = gray_image(20, 10).convert("P")
     image.info["transparency"] = 0
     pixels = np.asarray(image).copy()
@@ -231,7 +264,9 @@ def test_16_bit_png_stays_16_bit(tiny_checkpoint: Path, tmp_path: Path) -> None:
     assert output.dtype == np.uint16 and output.shape == (20, 30, 3)
 
 
-def test_output_folder_that_is_a_file(photo_folder: Path, tiny_checkpoint: Path, tmp_path: Path) -> None:
+def test_output_folder_that_is_a_file(
+    photo_folder: Path, tiny_checkpoint: Path, tmp_path: Path
+) -> None:
     target = tmp_path / "out.txt"
     target.write_text("keep me")
     result = run(photo_folder, "-o", target, "--model", tiny_checkpoint)
@@ -269,7 +304,9 @@ def test_bad_checkpoint_is_a_clear_error(photo_folder: Path, tmp_path: Path) -> 
     assert "Traceback" not in result.output
 
 
-def test_unknown_ext_is_a_parse_error(photo_folder: Path, tiny_checkpoint: Path, tmp_path: Path) -> None:
+def test_unknown_ext_is_a_parse_error(
+    photo_folder: Path, tiny_checkpoint: Path, tmp_path: Path
+) -> None:
     result = run(photo_folder, "-o", tmp_path / "out", "--ext", "gif")
     assert result.exit_code == 2
 
@@ -277,19 +314,23 @@ def test_unknown_ext_is_a_parse_error(photo_folder: Path, tiny_checkpoint: Path,
 def test_large_image_keeps_its_size(tiny_checkpoint: Path, tmp_path: Path) -> None:
     """3000×2000: the model sees 32 px; the join keeps every pixel."""
     Image.new("L", (3000, 2000), 90).save(tmp_path / "big.png")
-    result = run(tmp_path / "big.png", "-o", tmp_path / "out", "--model", tiny_checkpoint,
-                 "--size", "32")
+    result = run(
+        tmp_path / "big.png", "-o", tmp_path / "out", "--model", tiny_checkpoint, "--size", "32"
+    )
     assert result.exit_code == 0, result.output
     with Image.open(tmp_path / "out" / "big.png") as output:
         assert output.size == (3000, 2000)
 
 
 @pytest.mark.slow
-def test_large_image_memory_does_not_scale_with_the_model(tiny_checkpoint: Path, tmp_path: Path) -> None:
+def test_large_image_memory_does_not_scale_with_the_model(
+    tiny_checkpoint: Path, tmp_path: Path
+) -> None:
     """12000×9000 (108 MP): only L and the output are full size; the model sees 32 px."""
     Image.new("1", (12000, 9000), 1).save(tmp_path / "huge.png")
-    result = run(tmp_path / "huge.png", "-o", tmp_path / "out", "--model", tiny_checkpoint,
-                 "--size", "32")
+    result = run(
+        tmp_path / "huge.png", "-o", tmp_path / "out", "--model", tiny_checkpoint, "--size", "32"
+    )
     assert result.exit_code == 0, result.output
     with Image.open(tmp_path / "out" / "huge.png") as output:
         assert output.size == (12000, 9000)

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from enum import Enum
+from pathlib import Path
 
 import typer
 from rich.markup import escape
@@ -22,12 +21,19 @@ from colorcli.cli._report import EXIT_FAILED, console, err_console, reported_err
 from colorcli.device import describe_device, resolve_device
 from colorcli.errors import UsageError
 from colorcli.imageio import DEFAULT_MAX_PIXELS
-from colorcli.jobs import OUTPUT_EXTENSIONS, plan_jobs
+from colorcli.jobs import plan_jobs
 from colorcli.pipeline import DEFAULT_SIZE, Colorizer
 from colorcli.runner import ColorizeSettings, JobResult, colorize_jobs
 
-OutputFormat = Enum("OutputFormat", {name: name for name in ("auto", *OUTPUT_EXTENSIONS)}, type=str)
-"""Choices of ``--ext``: auto or one of the writable output formats."""
+
+class OutputFormat(str, Enum):
+    """Choices of ``--ext``: auto (keep each input's format) or a writable format."""
+
+    auto = "auto"
+    png = "png"
+    jpg = "jpg"
+    webp = "webp"
+    tif = "tif"
 
 
 def colorize_command(
@@ -82,9 +88,7 @@ def colorize_command(
             )
         compute = resolve_device(device)
         loaded = load_model(model, device=compute)
-        colorizer = Colorizer(
-            loaded, device=compute, size=size, saturation=saturation, half=half
-        )
+        colorizer = Colorizer(loaded, device=compute, size=size, saturation=saturation, half=half)
         err_console.print(
             f"colorcli: {len(plan.jobs)} image(s), model {model or 'default'} "
             f"({loaded.arch}), device {describe_device(compute)}, size {colorizer.size}",
@@ -114,7 +118,9 @@ def colorize_command(
 
             def on_result(result: JobResult) -> None:
                 if result.status == "failed":
-                    progress.console.print(f"[red]failed[/] {escape(result.reason)}", highlight=False)
+                    progress.console.print(
+                        f"[red]failed[/] {escape(result.reason)}", highlight=False
+                    )
                 elapsed = progress.tasks[task].elapsed or 0.0
                 done = progress.tasks[task].completed + 1
                 rate = f"{done / elapsed:.1f} img/s" if elapsed > 0 else ""
@@ -142,4 +148,3 @@ def colorize_command(
             message = reason if str(source) in reason else f"{source}: {reason}"
             err_console.print(f"  {escape(message)}", highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_FAILED)
-

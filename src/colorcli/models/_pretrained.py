@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -15,13 +16,13 @@ def hub_checkpoint_path(url: str) -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[-1]
 
 
-def load_cached_weights(weights: object) -> dict[str, Tensor]:
+def load_cached_weights(weights: Any) -> dict[str, Tensor]:
     """State dict of a torchvision ``WeightsEnum`` member, read from the hub cache.
 
     Raises:
         ModelError: the file is not in the cache (says which file to put where).
     """
-    url = str(getattr(weights, "url"))
+    url = str(weights.url)
     path = hub_checkpoint_path(url)
     if not path.is_file():
         raise ModelError(
@@ -30,7 +31,7 @@ def load_cached_weights(weights: object) -> dict[str, Tensor]:
         )
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # noqa: BLE001 - any unpickling failure means a bad file
+    except Exception as error:
         raise ModelError(f"{path}: not a valid torchvision checkpoint ({error})") from None
     if not isinstance(state, dict):
         raise ModelError(f"{path}: not a state dict")

@@ -1,4 +1,4 @@
-"""Registry of architectures: ``register_model``, ``get_model``, ``list_models`` (torchvision style)."""
+"""Registry of architectures: register_model, get_model, list_models (torchvision style)."""
 
 from __future__ import annotations
 

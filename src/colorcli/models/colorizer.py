@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -86,9 +85,7 @@ class ColorModel(nn.Module):
         """ab for ``lightness (N, 1, H, W)``, bilinearly upsampled to ``(N, 2, H, W)``."""
         ab = self.decode(self(lightness), **decode_options)
         if ab.shape[-2:] != lightness.shape[-2:]:
-            ab = F.interpolate(
-                ab, size=lightness.shape[-2:], mode="bilinear", align_corners=False
-            )
+            ab = F.interpolate(ab, size=lightness.shape[-2:], mode="bilinear", align_corners=False)
         return ab
 
     def loss(self, output: Tensor, ab: Tensor) -> Tensor:

@@ -52,6 +52,8 @@ class FusionBody(Body):
         self.decoder = nn.Sequential(
             UpBlock(8 * w, 4 * w), UpBlock(4 * w, 2 * w), UpBlock(2 * w, w)
         )
+        self.mean: Tensor
+        self.std: Tensor
         self.register_buffer("mean", torch.tensor(_IMAGENET_MEAN).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(_IMAGENET_STD).view(1, 3, 1, 1))
         self.out_channels = w

@@ -105,6 +105,8 @@ class ClassificationHead(nn.Module):
         self.decode_method = decode
         self.temperature = temperature
         self.top_k = top_k
+        self.centres: Tensor
+        self.class_weights: Tensor
         self.register_buffer("centres", torch.zeros(num_classes, 2))
         self.register_buffer("class_weights", torch.ones(num_classes))
 

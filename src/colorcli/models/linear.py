@@ -19,7 +19,9 @@ class LinearBody(Body):
     def __init__(self, hidden: int = 64) -> None:
         super().__init__()
         self.layers = nn.Sequential(
-            nn.Conv2d(1, hidden, 1), nn.ReLU(inplace=True), nn.Conv2d(hidden, hidden, 1),
+            nn.Conv2d(1, hidden, 1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(hidden, hidden, 1),
             nn.ReLU(inplace=True),
         )
         self.out_channels = hidden

@@ -29,7 +29,9 @@ class ResNetBody(Body):
             raise ValueError(f"layers must be 2 or 3, got {layers}")
         builder = resnet.resnet18 if depth == 18 else resnet.resnet34
         weights_enum = (
-            resnet.ResNet18_Weights.IMAGENET1K_V1 if depth == 18 else resnet.ResNet34_Weights.IMAGENET1K_V1
+            resnet.ResNet18_Weights.IMAGENET1K_V1
+            if depth == 18
+            else resnet.ResNet34_Weights.IMAGENET1K_V1
         )
         backbone = builder(weights=None)
         if pretrained:
@@ -39,7 +41,11 @@ class ResNetBody(Body):
         if state is not None:
             backbone.conv1.weight.data.copy_(state["conv1.weight"])
         modules: list[nn.Module] = [
-            backbone.conv1, backbone.bn1, backbone.relu, backbone.maxpool, backbone.layer1,
+            backbone.conv1,
+            backbone.bn1,
+            backbone.relu,
+            backbone.maxpool,
+            backbone.layer1,
             backbone.layer2,
         ]
         if layers == 3:

@@ -43,6 +43,9 @@ RUN_CONTROL_FIELDS = frozenset(
 )
 """Settings that may change when a run is resumed; the others must stay as saved."""
 
+SESSION_LIMITS = ("max_minutes", "max_steps")
+"""Limits of one invocation: not inherited by a resumed run (give them again)."""
+
 
 @dataclass
 class TrainConfig:
@@ -253,6 +256,7 @@ def build_config(
 
     With ``base`` (the saved config of a run being resumed), only the run-control
     fields (:data:`RUN_CONTROL_FIELDS`) may change; other settings must equal the saved ones.
+    The session limits ``max_minutes`` and ``max_steps`` are not inherited from ``base``.
 
     Raises:
         UsageError: an unknown key, a value of the wrong type, or a changed model/data
@@ -279,6 +283,7 @@ def build_config(
             f"{_flag(key)} {value!r} differs from the run being resumed ({saved[key]!r}); "
             "drop it, or start a new run with another --out"
         )
+    saved.update({key: None for key in SESSION_LIMITS})
     saved.update({key: value for key, value in values.items() if key in RUN_CONTROL_FIELDS})
     return TrainConfig(**saved)
 

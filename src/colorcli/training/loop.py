@@ -360,6 +360,11 @@ class _Trainer:
         return model, notes
 
     def _copy_weights(self, source: ColorModel, model: ColorModel) -> str:
+        if source.arch != model.arch:
+            raise TrainingError(
+                f"--init-from {self.config.init_from} is a {source.arch!r} model, not "
+                f"{model.arch!r}; use --arch {source.arch} (and its body options)"
+            )
         target = model.state_dict()
         matched = {
             key: value
@@ -369,9 +374,8 @@ class _Trainer:
         }
         if not matched:
             raise TrainingError(
-                f"--init-from {self.config.init_from}: none of its weights fit --arch "
-                f"{self.config.arch} (it is a {source.arch!r} model); use the same architecture "
-                "and body options"
+                f"--init-from {self.config.init_from}: none of its weights fit this "
+                f"{model.arch!r} model; use the same body options"
             )
         target.update(matched)
         model.load_state_dict(target)
@@ -788,7 +792,7 @@ class _Trainer:
                     output = self.forward_model(lightness)
                     loss = self.model.loss(output, ab)
                 if check_every_step and not bool(torch.isfinite(loss)):
-                    raise self._nan_error(f"the loss is {float(loss)}")
+                    raise self._nan_error(f"the loss is {float(loss.detach())}")
                 self.optimizer.zero_grad(set_to_none=True)
                 self.scaler.scale(loss).backward()
                 if config.clip_grad is not None:
