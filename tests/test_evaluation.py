@@ -1,4 +1,4 @@
-"""Tests for colorcli.evaluation: the gray baseline, side-by-side models, skips, failures, outputs."""
+"""Tests for colorcli.evaluation: gray baseline, models side by side, skips, failures, outputs."""
 
 from __future__ import annotations
 
@@ -205,7 +205,9 @@ def test_too_small_for_ssim_fails_alone_with_full_protocol(photo_dir: Path) -> N
     save_png(photo_dir / "tiny.png", colour_photo(8, 30, 7))
     report = evaluate({}, find_eval_images(photo_dir), metrics=["ssim"], protocol="full")
     assert report.scored == 3
-    assert report.failed == [("tiny.png", f"{photo_dir / 'tiny.png'}: 30x8 is too small (ssim needs 11x11)")]
+    assert report.failed == [
+        ("tiny.png", f"{photo_dir / 'tiny.png'}: 30x8 is too small (ssim needs 11x11)")
+    ]
 
 
 def test_limit_takes_the_first_colour_images(photo_dir: Path) -> None:
@@ -260,7 +262,10 @@ def test_model_failure_is_a_model_error(photo_dir: Path, monkeypatch: pytest.Mon
 
 def test_to_dict_is_json_with_the_documented_keys(photo_dir: Path) -> None:
     report = evaluate(
-        {"m": tiny_colorizer(0)}, find_eval_images(photo_dir), metrics=METRIC_NAMES, protocol="crop32"
+        {"m": tiny_colorizer(0)},
+        find_eval_images(photo_dir),
+        metrics=METRIC_NAMES,
+        protocol="crop32",
     )
     data = json.loads(json.dumps(report.to_dict(), allow_nan=False))
     assert set(data) == {

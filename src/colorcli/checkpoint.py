@@ -17,6 +17,7 @@ import os
 import pickle
 import tempfile
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -175,14 +176,17 @@ def load_model(
     *,
     device: torch.device | str = "cpu",
     download: bool = True,
+    progress: Callable[..., None] | None = None,
 ) -> ColorModel:
     """Load a colouriser by checkpoint path or published name (``None`` = the default model).
+
+    ``progress`` is handed to the hub's download (see :func:`colorcli.hub.resolve_checkpoint`).
 
     Raises:
         CheckpointError, DownloadError: the checkpoint cannot be found, fetched or used.
     """
     from colorcli.hub import resolve_checkpoint
 
-    path = resolve_checkpoint(name_or_path, download=download)
+    path = resolve_checkpoint(name_or_path, download=download, progress=progress)
     model = model_from_checkpoint(read_checkpoint(path), source=str(path))
     return model.to(device)

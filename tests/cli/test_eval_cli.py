@@ -66,7 +66,12 @@ def test_table_has_gray_first_then_models_and_original(
     assert result.exit_code == 0, result.output
     assert result.stderr.splitlines()[0].startswith("protocol crop32: centre square crop")
     lines = [line for line in result.stdout.splitlines() if line.startswith("│")]
-    assert [line.split("│")[1].strip() for line in lines] == ["gray", str(one), str(two), "original"]
+    assert [line.split("│")[1].strip() for line in lines] == [
+        "gray",
+        str(one),
+        str(two),
+        "original",
+    ]
     header = next(line for line in result.stdout.splitlines() if "psnr" in line)
     for name in ("psnr ↑", "ssim ↑", "deltae ↓", "imgsim ↑", "colorfulness ↑", "delta_cf ↓"):
         assert name in header
@@ -120,10 +125,15 @@ def test_bad_protocol_is_a_usage_error(colour_folder: Path) -> None:
     assert "use crop256 (or cropN, N pixels) or full" in result.stderr
 
 
-def test_missing_data_folder_is_a_clear_error(tmp_path: Path, checkpoints: tuple[Path, Path]) -> None:
+def test_missing_data_folder_is_a_clear_error(
+    tmp_path: Path, checkpoints: tuple[Path, Path]
+) -> None:
     result = run("--data", tmp_path / "nope", "-m", checkpoints[0])
     assert result.exit_code == 1
-    assert result.stderr.splitlines()[-1] == f"Error: {tmp_path / 'nope'}: evaluation data folder not found"
+    assert (
+        result.stderr.splitlines()[-1]
+        == f"Error: {tmp_path / 'nope'}: evaluation data folder not found"
+    )
 
 
 def test_gray_and_corrupt_files_are_reported_not_fatal(

@@ -18,6 +18,7 @@ from rich.progress import (
 
 from colorcli.checkpoint import load_model
 from colorcli.cli._report import EXIT_FAILED, console, err_console, reported_errors
+from colorcli.cli.models import download_progress
 from colorcli.device import describe_device, resolve_device
 from colorcli.errors import UsageError
 from colorcli.imageio import DEFAULT_MAX_PIXELS
@@ -87,7 +88,8 @@ def colorize_command(
                 + (f" ({plan.ignored} non-image file(s) ignored)" if plan.ignored else "")
             )
         compute = resolve_device(device)
-        loaded = load_model(model, device=compute)
+        with download_progress() as on_bytes:
+            loaded = load_model(model, device=compute, progress=on_bytes)
         colorizer = Colorizer(loaded, device=compute, size=size, saturation=saturation, half=half)
         err_console.print(
             f"colorcli: {len(plan.jobs)} image(s), model {model or 'default'} "
