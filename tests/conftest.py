@@ -25,6 +25,12 @@ def _seeded() -> None:
     torch.manual_seed(0)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread() -> None:
+    """Tiny test tensors run faster on one thread, and CI shares its 2 cores with workers."""
+    torch.set_num_threads(1)
+
+
 @pytest.fixture
 def repo_root() -> Path:
     return Path(__file__).resolve().parents[1]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import importlib.resources
+import math
 import os
 import re
 import time
@@ -250,7 +251,17 @@ class MetricSummary:
     n: int
 
     def to_dict(self) -> dict[str, Any]:
-        return {"mean": self.value, "ci95_low": self.low, "ci95_high": self.high, "n": self.n}
+        """``{"mean", "ci95_low", "ci95_high", "n"}``; a non-finite number becomes ``None``."""
+        return {
+            "mean": _finite_or_none(self.value),
+            "ci95_low": _finite_or_none(self.low),
+            "ci95_high": _finite_or_none(self.high),
+            "n": self.n,
+        }
+
+
+def _finite_or_none(value: float) -> float | None:
+    return value if math.isfinite(value) else None  # keeps the JSON strict (no NaN tokens)
 
 
 @dataclass
@@ -512,9 +523,8 @@ def _read_in_order(
     workers = max(1, min(4, os.cpu_count() or 1))
     with ThreadPoolExecutor(max_workers=workers) as pool:
         pending: deque[Future[_Photo | ImageEvent]] = deque()
-        files = iter(data.files)
         try:
-            for path in files:
+            for path in data.files:
                 pending.append(pool.submit(read, path, data.name_of(path)))
                 if len(pending) >= lookahead:
                     yield pending.popleft().result()
@@ -527,9 +537,10 @@ def _read_in_order(
 
 def _float_rgb(images: Sequence[np.ndarray], device: torch.device) -> Tensor:
     """``(H, W, 3)`` uint8/uint16 arrays of one shape -> ``(N, 3, H, W)`` float32 in [0, 1]."""
-    stacked = torch.from_numpy(np.stack(images)).to(device)
-    scale = 1.0 / (65535.0 if images[0].dtype == np.uint16 else 255.0)
-    return stacked.permute(0, 3, 1, 2).to(torch.float32).mul_(scale)
+    stacked = np.stack(images)
+    if stacked.dtype == np.uint16:  # torch's uint16 support is thin on accelerators
+        return torch.from_numpy(stacked.astype(np.float32)).to(device).permute(0, 3, 1, 2) / 65535
+    return torch.from_numpy(stacked).to(device).permute(0, 3, 1, 2).to(torch.float32) / 255
 
 
 def _model_settings(colorizer: Colorizer) -> dict[str, Any]:
@@ -645,7 +656,9 @@ def evaluate(
                 if on_image is not None:
                     on_image(ImageEvent(photo.image, "scored"))
 
-    with contextlib.closing(_read_in_order(data, read, lookahead=2 * batch_size)) as outcomes:
+    # Decoded images waiting for the model: with full-resolution photos keep only a few.
+    lookahead = 2 * batch_size if protocol.crop_size is not None else min(2 * batch_size, 4)
+    with contextlib.closing(_read_in_order(data, read, lookahead)) as outcomes:
         for outcome in outcomes:
             report.examined += 1
             if isinstance(outcome, ImageEvent):

@@ -1,4 +1,4 @@
-"""Find the images to colourize and plan where each result goes, refusing unsafe outputs."""
+"""Find the images and videos to colourize and plan each output path, refusing unsafe ones."""
 
 from __future__ import annotations
 
@@ -6,11 +6,19 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from colorcli.errors import UsageError
 from colorcli.imageio import IMAGE_EXTENSIONS
 
 OUTPUT_EXTENSIONS = ("png", "jpg", "webp", "tif")
+VIDEO_EXTENSIONS: frozenset[str] = frozenset(
+    {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".ts"}
+    | {".mts", ".m2ts", ".3gp", ".ogv", ".vob", ".mxf", ".divx", ".dv"}
+)
+"""Lower-case suffixes treated as videos when scanning a folder (OpenCV's FFmpeg reads them)."""
+VIDEO_OUTPUT_EXTENSIONS = ("mp4", "mkv", "mov", "avi")
+"""Containers a colourized video can be written to (``--video-ext``)."""
 _KEEP_FORMAT = {
     ".jpg": "jpg",
     ".jpeg": "jpg",
@@ -30,6 +38,7 @@ class Job:
     output: Path
     relative: Path
     """Path of the source relative to the input it was found under (for messages)."""
+    kind: Literal["image", "video"] = "image"
 
 
 @dataclass
@@ -39,7 +48,7 @@ class Plan:
     jobs: list[Job]
     refused: list[tuple[Path, str]]
     ignored: int
-    """Files in the input folders that are not images (by extension)."""
+    """Files in the input folders that are neither images nor videos (by extension)."""
 
 
 def output_extension(source: Path, requested: str = "auto") -> str:
@@ -53,8 +62,15 @@ def output_extension(source: Path, requested: str = "auto") -> str:
     return _KEEP_FORMAT.get(source.suffix.lower(), "png")
 
 
-def _is_image_name(path: Path) -> bool:
-    return path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith(".")
+def _is_media_name(path: Path) -> bool:
+    suffix = path.suffix.lower()
+    is_media = suffix in IMAGE_EXTENSIONS or suffix in VIDEO_EXTENSIONS
+    return is_media and not path.name.startswith(".")
+
+
+def is_video_name(path: Path) -> bool:
+    """True if ``path``'s suffix is a video's (``VIDEO_EXTENSIONS``)."""
+    return path.suffix.lower() in VIDEO_EXTENSIONS
 
 
 def _walk(folder: Path, recursive: bool, exclude: Path) -> tuple[list[Path], int]:
@@ -69,14 +85,14 @@ def _walk(folder: Path, recursive: bool, exclude: Path) -> tuple[list[Path], int
             )
             for name in sorted(names):
                 path = Path(root) / name
-                if _is_image_name(path):
+                if _is_media_name(path):
                     files.append(path)
                 elif not name.startswith("."):
                     ignored += 1
     else:
         for path in sorted(folder.iterdir()):
             if path.is_file() or path.is_symlink():
-                if _is_image_name(path):
+                if _is_media_name(path):
                     files.append(path)
                 elif not path.name.startswith("."):
                     ignored += 1
@@ -105,8 +121,9 @@ def plan_jobs(
     recursive: bool = False,
     ext: str = "auto",
     suffix: str = "",
+    video_ext: str = "mp4",
 ) -> Plan:
-    """Plan the output path of every image under ``inputs``.
+    """Plan the output path of every image and video under ``inputs``.
 
     Args:
         inputs: files and folders given by the user.
@@ -114,6 +131,8 @@ def plan_jobs(
         recursive: descend into sub-folders, keeping their structure under ``out_dir``.
         ext: ``auto`` or an output extension.
         suffix: appended to each output file's stem (e.g. ``_color``).
+        video_ext: container of colourized videos, one of ``VIDEO_OUTPUT_EXTENSIONS``
+            (video jobs have ``kind == "video"``).
 
     Raises:
         UsageError: an input does not exist, the output folder is a file, or it is an input
@@ -124,6 +143,10 @@ def plan_jobs(
     if "/" in suffix or "\\" in suffix or suffix in (".", ".."):
         raise UsageError(f"--suffix must not contain path separators, got {suffix!r}")
     output_extension(Path("x.png"), ext)  # validate early
+    if video_ext not in VIDEO_OUTPUT_EXTENSIONS:
+        raise UsageError(
+            f"--video-ext must be one of {', '.join(VIDEO_OUTPUT_EXTENSIONS)}, got {video_ext!r}"
+        )
     jobs: list[Job] = []
     refused: list[tuple[Path, str]] = []
     ignored = 0
@@ -139,9 +162,9 @@ def plan_jobs(
             files, skipped = _walk(item, recursive, out_dir)
             ignored += skipped
             for path in files:
-                jobs.append(_job(path, path.relative_to(item), out_dir, ext, suffix))
+                jobs.append(_job(path, path.relative_to(item), out_dir, ext, suffix, video_ext))
         else:
-            jobs.append(_job(item, Path(item.name), out_dir, ext, suffix))
+            jobs.append(_job(item, Path(item.name), out_dir, ext, suffix, video_ext))
     unique: list[Job] = []
     seen: dict[Path, Path] = {}
     source_ids = {_file_id(job.source) for job in jobs} - {None}
@@ -158,8 +181,11 @@ def plan_jobs(
     return Plan(jobs=unique, refused=refused, ignored=ignored)
 
 
-def _job(source: Path, relative: Path, out_dir: Path, ext: str, suffix: str) -> Job:
-    extension = output_extension(source, ext)
+def _job(
+    source: Path, relative: Path, out_dir: Path, ext: str, suffix: str, video_ext: str = "mp4"
+) -> Job:
+    video = is_video_name(source)
+    extension = video_ext if video else output_extension(source, ext)
     name = f"{relative.stem}{suffix}.{extension}"
     output = out_dir / relative.parent / name
-    return Job(source=source, output=output, relative=relative)
+    return Job(source=source, output=output, relative=relative, kind="video" if video else "image")

@@ -141,7 +141,9 @@ def test_nan_loss_stops_and_keeps_last_checkpoint(image_folder, tmp_path, fast_c
     monkeypatch.setattr(ColorModel, "loss", poisoned)
     out = tmp_path / "run"
     config = fast_config(out, image_folder, epochs=3, val_limit=0)
-    with pytest.raises(TrainingError, match=r"loss is nan at step 2 .*last\.pt \(step 2\) is intact"):
+    with pytest.raises(
+        TrainingError, match=r"loss is nan at step 2 .*last\.pt \(step 2\) is intact"
+    ):
         train(config)
     state = read_training_state(out / "last.pt")
     assert state["step"] == 2
@@ -183,7 +185,11 @@ def test_ctrl_c_saves_last_and_stops(how, image_folder, tmp_path, fast_config):
 def test_max_minutes_stops_cleanly_with_best_and_export(image_folder, tmp_path, fast_config):
     export = tmp_path / "model.pt"
     config = fast_config(
-        tmp_path / "run", image_folder, epochs=50, max_minutes=1e-9, export=str(export),
+        tmp_path / "run",
+        image_folder,
+        epochs=50,
+        max_minutes=1e-9,
+        export=str(export),
         export_half=True,
     )
     result = train(config)
@@ -193,7 +199,9 @@ def test_max_minutes_stops_cleanly_with_best_and_export(image_folder, tmp_path, 
     assert result.export_path == export
     exported = read_checkpoint(export)
     assert "optimizer" not in exported
-    assert all(v.dtype == torch.float16 for v in exported["state_dict"].values() if v.is_floating_point())
+    assert all(
+        v.dtype == torch.float16 for v in exported["state_dict"].values() if v.is_floating_point()
+    )
     assert load_model(export).arch == "tiny"
 
 
@@ -212,9 +220,7 @@ def test_export_and_init_from(image_folder, tmp_path, fast_config):
     first = train(fast_config(tmp_path / "a", image_folder, colors=4, export=str(export)))
     assert first.export_path == export
     exported = load_model(export)
-    second = train(
-        fast_config(tmp_path / "b", image_folder, colors=4, init_from=str(export))
-    )
+    second = train(fast_config(tmp_path / "b", image_folder, colors=4, init_from=str(export)))
     model = load_model(second.last_path)
     assert torch.equal(model.head.centres, exported.head.centres)
 
@@ -224,7 +230,11 @@ def test_init_from_another_architecture_is_refused(image_folder, tmp_path, fast_
     with pytest.raises(TrainingError, match="is a 'tiny' model, not 'linear'; use --arch tiny"):
         train(
             fast_config(
-                tmp_path / "b", image_folder, arch="linear", width=None, init_from=str(first.last_path)
+                tmp_path / "b",
+                image_folder,
+                arch="linear",
+                width=None,
+                init_from=str(first.last_path),
             )
         )
 

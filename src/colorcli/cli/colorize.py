@@ -1,4 +1,4 @@
-"""``colorcli colorize``: colourize image files and folders at full resolution."""
+"""``colorcli colorize``: colourize image and video files and folders at full resolution."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from rich.progress import (
 
 from colorcli.checkpoint import load_model
 from colorcli.cli._report import EXIT_FAILED, console, err_console, reported_errors
+from colorcli.cli._video import VideoFormat, describe_video, run_videos
 from colorcli.cli.models import download_progress
 from colorcli.device import describe_device, resolve_device
 from colorcli.errors import UsageError
@@ -25,6 +26,7 @@ from colorcli.imageio import DEFAULT_MAX_PIXELS
 from colorcli.jobs import plan_jobs
 from colorcli.pipeline import DEFAULT_SIZE, Colorizer
 from colorcli.runner import ColorizeSettings, JobResult, colorize_jobs
+from colorcli.video import DEFAULT_TEMPORAL, VideoSettings
 
 
 class OutputFormat(str, Enum):
@@ -39,7 +41,7 @@ class OutputFormat(str, Enum):
 
 def colorize_command(
     inputs: list[Path] = typer.Argument(
-        ..., help="Image files and/or folders to colourize.", show_default=False
+        ..., help="Image and video files and/or folders to colourize.", show_default=False
     ),
     output: Path = typer.Option(
         ..., "--output", "-o", help="Folder for the results (created if missing)."
@@ -78,10 +80,25 @@ def colorize_command(
         DEFAULT_MAX_PIXELS, "--max-pixels", min=1, help="Refuse images larger than this."
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    video_ext: VideoFormat = typer.Option(
+        "mp4", "--video-ext", help="Container of colourized videos (codec: best OpenCV has)."
+    ),
+    temporal: float = typer.Option(
+        DEFAULT_TEMPORAL,
+        "--temporal",
+        min=0.0,
+        max=0.95,
+        help="Video: smooth colour over frames, weight of the past (0 = off).",
+    ),
 ) -> None:
     """Colourize grayscale photos: INPUT files and folders into OUTPUT, full resolution."""
     with reported_errors():
-        plan = plan_jobs(inputs, output, recursive=recursive, ext=ext.value, suffix=suffix)
+        plan = plan_jobs(
+            inputs, output, recursive=recursive, ext=ext.value, suffix=suffix,
+            video_ext=video_ext.value,
+        )  # fmt: skip
+        image_jobs = [job for job in plan.jobs if job.kind == "image"]
+        video_jobs = [job for job in plan.jobs if job.kind == "video"]
         if not plan.jobs and not plan.refused:
             raise UsageError(
                 f"no images found in {', '.join(str(p) for p in inputs)}"
@@ -92,7 +109,9 @@ def colorize_command(
             loaded = load_model(model, device=compute, progress=on_bytes)
         colorizer = Colorizer(loaded, device=compute, size=size, saturation=saturation, half=half)
         err_console.print(
-            f"colorcli: {len(plan.jobs)} image(s), model {model or 'default'} "
+            f"colorcli: {len(image_jobs)} image(s)"
+            + (f", {len(video_jobs)} video(s)" if video_jobs else "")
+            + f", model {model or 'default'} "
             f"({loaded.arch}), device {describe_device(compute)}, size {colorizer.size}",
             highlight=False,
         )
@@ -116,7 +135,9 @@ def colorize_command(
             transient=False,
         )
         with progress:
-            task = progress.add_task("colourizing", total=len(plan.jobs), rate="")
+            task = progress.add_task(
+                "colourizing", total=len(image_jobs), rate="", visible=bool(image_jobs)
+            )
 
             def on_result(result: JobResult) -> None:
                 if result.status == "failed":
@@ -128,11 +149,24 @@ def colorize_command(
                 rate = f"{done / elapsed:.1f} img/s" if elapsed > 0 else ""
                 progress.update(task, advance=1, rate=rate)
 
-            summary = colorize_jobs(plan.jobs, colorizer, settings, on_result)
-    failed = [(r.job.source, r.reason) for r in summary.failed] + plan.refused
+            summary = colorize_jobs(image_jobs, colorizer, settings, on_result)
+            video_settings = VideoSettings(
+                temporal=temporal,
+                batch_size=batch_size,
+                overwrite=overwrite,
+                max_pixels=max_pixels,
+                out_root=output,
+            )
+            videos = run_videos(video_jobs, colorizer, video_settings, progress)
+    for done in videos.done:
+        if done.video is not None:
+            console.print(escape(describe_video(done.video)), highlight=False, soft_wrap=True)
+    failed = [(r.job.source, r.reason) for r in summary.failed + videos.failed] + plan.refused
     skipped_exists = sum(1 for r in summary.skipped if r.reason.startswith("output exists"))
-    skipped_colour = len(summary.skipped) - skipped_exists
-    parts = [f"{summary.done} done"]
+    skipped_exists += len(videos.skipped)
+    skipped_colour = len(summary.skipped) - skipped_exists + len(videos.skipped)
+    summary.seconds += videos.seconds
+    parts = [f"{summary.done + len(videos.done)} done"]
     if skipped_exists:
         parts.append(f"{skipped_exists} skipped (output exists)")
     if skipped_colour:

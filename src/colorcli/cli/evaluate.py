@@ -62,19 +62,19 @@ def eval_command(
         None,
         "--model",
         "-m",
-        help="Published model name or checkpoint path; repeat to compare [default model].",
+        help="Model name or checkpoint path; repeat to compare (default: the default model).",
         show_default=False,
     ),
     data: Path = typer.Option(
         None,
         "--data",
-        help="Folder of colour photographs, searched recursively [built-in sample photos].",
+        help="Folder of colour photos, searched recursively (default: the built-in samples).",
         show_default=False,
     ),
     metrics: list[MetricName] = typer.Option(
         None,
         "--metric",
-        help=f"Metric to score; repeat for several [{' '.join(DEFAULT_METRICS)}].",
+        help=f"Metric to score; repeat for several (default: {' '.join(DEFAULT_METRICS)}).",
         show_default=False,
     ),
     protocol: str = typer.Option(
@@ -100,9 +100,7 @@ def eval_command(
         DEFAULT_BATCH_SIZE, "--batch-size", "-b", min=1, help="Images per model batch."
     ),
     device: str = typer.Option("auto", "--device", "-d", help="auto, cpu, cuda, cuda:N or mps."),
-    half: bool = typer.Option(
-        False, "--half/--fp32", help="fp16/bf16 inference on CUDA and MPS (default: fp32)."
-    ),
+    half: bool = typer.Option(False, "--half/--fp32", help="fp16/bf16 inference on CUDA and MPS."),
     json_output: bool = typer.Option(
         False, "--json", help="Print the results as JSON on stdout instead of a table."
     ),
@@ -243,8 +241,8 @@ def results_table(report: EvalReport) -> Table:
     """One row per model (gray first, then the models, then the originals' colourfulness)."""
     table = Table(
         caption=Text(
-            f"{report.scored} image(s), {report.protocol.name}; mean ± half-width of the 95% "
-            "interval over images (delta_cf: value [interval]); ↑/↓ better; best in bold"
+            f"{report.scored} image(s), {report.protocol.name}: mean ± 95% interval half-width "
+            "(delta_cf: value [95% interval]); ↑/↓ better; best in bold"
         ),
     )
     table.add_column("model", no_wrap=True)

@@ -207,6 +207,13 @@ def train_command(
         rich_help_panel=DATA,
         show_default=False,
     ),
+    threads: int | None = typer.Option(
+        None,
+        help="CPU threads of the training process (default: all cores; on a small machine "
+        "use cores minus --workers).",
+        rich_help_panel=DATA,
+        show_default=False,
+    ),
     samples: int | None = typer.Option(
         None,
         help=f"Val images in the per-epoch sample grid (default {_default('samples')}).",
@@ -271,7 +278,8 @@ def train_command(
     ),
     seed: int | None = typer.Option(
         None,
-        help=f"Seed of the split, shuffling, augmentation and weights (default {_default('seed')}).",
+        help="Seed of the split, shuffling, augmentation and weights "
+        f"(default {_default('seed')}).",
         rich_help_panel=OPTIMISATION,
         show_default=False,
     ),
@@ -382,6 +390,7 @@ def train_command(
         "classes": classes,
         "augment": augment,
         "workers": workers,
+        "threads": threads,
         "samples": samples,
         "epochs": epochs,
         "batch_size": batch_size,
@@ -443,33 +452,27 @@ train_command.__doc__ = (
 )
 
 
+def _say(text: str) -> None:
+    console.print(text, highlight=False, markup=False, soft_wrap=True)
+
+
 def _report(result: TrainResult) -> None:
     """Where everything went, on stdout."""
     hours = f"{result.hours:.2f} h" if result.hours >= 0.01 else f"{result.hours * 3600:.0f} s"
-    console.print(
+    _say(
         f"{result.stopped}: {result.epochs_completed} epoch(s), {result.step} steps, "
-        f"{result.images_seen:,} images, {hours} of training in total",
-        highlight=False,
-        markup=False,
+        f"{result.images_seen:,} images, {hours} of training in total"
     )
     skipped = result.data.get("skipped_unreadable", 0)
     if skipped:
-        console.print(f"skipped {skipped} unreadable image(s)", highlight=False, markup=False)
+        _say(f"skipped {skipped} unreadable image(s)")
     if result.best_path is not None and result.best_value is not None:
-        console.print(
-            f"best {result.best_metric} {result.best_value:.4f}: {result.best_path}",
-            highlight=False,
-            markup=False,
-        )
-    console.print(f"last: {result.last_path}", highlight=False, markup=False)
+        _say(f"best {result.best_metric} {result.best_value:.4f}: {result.best_path}")
+    _say(f"last: {result.last_path}")
     if result.export_path is not None:
-        console.print(f"exported: {result.export_path}", highlight=False, markup=False)
+        _say(f"exported: {result.export_path}")
     if result.stopped != "finished":
-        console.print(
-            f"continue with: colorcli train --resume {result.out_dir}",
-            highlight=False,
-            markup=False,
-        )
+        _say(f"continue with: colorcli train --resume {result.out_dir}")
 
 
 __all__ = ["train_command"]

@@ -8,7 +8,7 @@ import sys
 import time
 import types
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
@@ -31,6 +31,7 @@ RUN_CONTROL_FIELDS = frozenset(
         "max_minutes",
         "max_steps",
         "workers",
+        "threads",
         "save_every",
         "log_every",
         "val_limit",
@@ -69,6 +70,8 @@ class TrainConfig:
         val_limit: validate on at most this many val images per epoch.
         samples: val images shown in the per-epoch sample grid.
         workers: DataLoader worker processes (0 = load in the main process).
+        threads: torch CPU threads of the training process (None: torch's default, all
+            cores; with workers on a small machine, cores minus workers avoids contention).
 
     Optimisation:
         epochs, batch_size, optimizer (``adam``/``adamw``), lr (peak), weight_decay,
@@ -114,6 +117,7 @@ class TrainConfig:
     val_limit: int = 256
     samples: int = 8
     workers: int = 2
+    threads: int | None = None
     # optimisation
     epochs: int = 10
     batch_size: int = 32
@@ -161,7 +165,7 @@ class TrainConfig:
             _at_least(name, getattr(self, name), 1)
         for name in ("workers", "save_every", "warmup_steps", "val_limit"):
             _at_least(name, getattr(self, name), 0)
-        for name in ("limit", "max_steps"):
+        for name in ("limit", "max_steps", "threads"):
             if getattr(self, name) is not None:
                 _at_least(name, getattr(self, name), 1)
         if not 0.0 <= self.val_split < 1.0:
@@ -188,7 +192,9 @@ class TrainConfig:
 
     def body_config(self) -> dict[str, Any]:
         """Body options that were set, as keywords of the body builder."""
-        return {name: getattr(self, name) for name in BODY_OPTIONS if getattr(self, name) is not None}
+        return {
+            name: getattr(self, name) for name in BODY_OPTIONS if getattr(self, name) is not None
+        }
 
     def model_kwargs(self) -> dict[str, Any]:
         """Keywords of :func:`colorcli.models.get_model` (without ``num_classes``)."""
@@ -303,17 +309,7 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
         UsageError: missing or malformed file, unknown keys, or Python < 3.11 without tomli.
     """
     path = Path(path)
-    toml: types.ModuleType
-    if sys.version_info >= (3, 11):
-        import tomllib as toml
-    else:  # pragma: no cover - exercised on Python 3.10 only
-        try:
-            import tomli as toml
-        except ImportError:
-            raise UsageError(
-                f"{path}: reading TOML config files needs Python 3.11 or newer "
-                "(or the tomli package); pass the settings as flags instead"
-            ) from None
+    toml = _toml_module(path)
     try:
         data = toml.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -326,6 +322,23 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
         data = data["train"]
     settings = {str(key).replace("-", "_"): value for key, value in data.items()}
     return _coerce(settings, str(path))
+
+
+def _toml_module(path: Path) -> types.ModuleType:
+    """``tomllib`` (Python 3.11+), else ``tomli`` if installed."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+
+        return tomllib
+    try:  # pragma: no cover - Python 3.10 only
+        import tomli
+
+        return tomli
+    except ImportError:  # pragma: no cover - Python 3.10 only
+        raise UsageError(
+            f"{path}: reading TOML config files needs Python 3.11 or newer "
+            "(or the tomli package); pass the settings as flags instead"
+        ) from None
 
 
 def _coerce(settings: Mapping[str, Any], source: str) -> dict[str, Any]:
@@ -403,8 +416,3 @@ def _choice(name: str, value: str, choices: tuple[str, ...]) -> None:
 def _at_least(name: str, value: int, minimum: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise UsageError(f"{_flag(name)} must be an integer >= {minimum}, got {value!r}")
-
-
-def fields_of_config() -> list[str]:
-    """Names of all settings, in declaration order."""
-    return [field.name for field in fields(TrainConfig)]

@@ -37,7 +37,7 @@ class DistributedContext:
 
 
 def context_from_env() -> DistributedContext:
-    """Read ``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK`` (set by ``torchrun``); defaults: one process.
+    """Read ``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK`` as ``torchrun`` sets them (default: one).
 
     Raises:
         TrainingError: the variables are not integers or are inconsistent.
@@ -71,7 +71,9 @@ def setup(context: DistributedContext, device: torch.device) -> None:
         dist.init_process_group(backend=backend)
     except (RuntimeError, ValueError) as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise TrainingError(f"cannot join the torchrun process group ({backend}): {first}") from None
+        raise TrainingError(
+            f"cannot join the torchrun process group ({backend}): {first}"
+        ) from None
 
 
 def teardown() -> None:

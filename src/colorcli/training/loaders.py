@@ -67,7 +67,7 @@ class EpochSampler(Sampler[int]):
 
 
 def steps_per_epoch(sampler: EpochSampler, batch_size: int) -> int:
-    """Optimizer steps in a full epoch (the last incomplete batch is dropped when there is a full one)."""
+    """Optimizer steps in a full epoch (a last partial batch is dropped if a full one exists)."""
     if sampler.per_rank >= batch_size:
         return sampler.per_rank // batch_size
     return 1

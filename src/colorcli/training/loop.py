@@ -1,4 +1,4 @@
-"""The training loop: build data, model and optimizer from a TrainConfig, train, checkpoint, stop cleanly."""
+"""The training loop: from a TrainConfig to trained, checkpointed weights; stops cleanly."""
 
 from __future__ import annotations
 
@@ -18,21 +18,15 @@ import torch
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 
-from colorcli.checkpoint import (
-    checkpoint_from_model,
-    load_model,
-    model_from_checkpoint,
-    save_checkpoint,
-)
-from colorcli.data import DatasetBundle, open_dataset, palette_samples
+from colorcli.checkpoint import checkpoint_from_model, model_from_checkpoint, save_checkpoint
+from colorcli.data import DatasetBundle, open_dataset
 from colorcli.device import describe_device, resolve_device
 from colorcli.errors import TrainingError, UsageError
-from colorcli.models import ColorModel, get_model
-from colorcli.palette import encode_hard, fit_gamut, fit_kmeans_palette, rebalancing_weights
 from colorcli.training import distributed
 from colorcli.training.config import TrainConfig, build_config, config_from_dict
 from colorcli.training.distributed import DistributedContext
 from colorcli.training.loaders import EpochSampler, load_val_batches, steps_per_epoch, train_loader
+from colorcli.training.model_setup import build_model
 from colorcli.training.plots import loss_curve_image, sample_grid_image, save_image
 from colorcli.training.progress import RunStart, StepUpdate, TrainingObserver
 from colorcli.training.run_folder import RunFolder, read_training_state, resolve_resume_path
@@ -278,120 +272,15 @@ class _Trainer:
             limit=config.limit,
         )
 
-    def _fit_palette(self, bundle: DatasetBundle) -> tuple[Tensor, Tensor | None]:
-        """Centres (K, 2) and class weights (K,) or None, fitted on rank 0 and broadcast."""
-        config = self.config
-        centres = torch.zeros(0, 2)
-        weights: Tensor | None = None
-        if self.is_main:
-            samples = palette_samples(bundle.train, config.palette_pixels, seed=config.seed)
-            try:
-                if config.colors == "gamut":
-                    centres, counts = fit_gamut(samples)
-                    weights = rebalancing_weights(counts, centres)
-                else:
-                    assert isinstance(config.colors, int)
-                    centres = fit_kmeans_palette(samples, config.colors, seed=config.seed)
-                    if config.rebalance:
-                        index = encode_hard(samples.T.reshape(1, 2, -1, 1), centres)
-                        counts = torch.bincount(index.flatten(), minlength=len(centres))
-                        weights = rebalancing_weights(counts, centres)
-            except ValueError as error:
-                raise TrainingError(f"cannot fit the colour classes: {error}") from None
-            if len(centres) < 2:
-                raise TrainingError(
-                    "cannot fit the colour classes: the training images hold fewer than 2 "
-                    "distinct ab bins; are they colour photographs?"
-                )
-        if not self.context.enabled:
-            return centres, weights
-        header = torch.tensor([len(centres), int(weights is not None)], device=self.device)
-        distributed.broadcast(header, self.context)
-        count, has_weights = (int(value) for value in header.tolist())
-        shared = centres.to(self.device) if self.is_main else torch.zeros(count, 2, device=self.device)
-        distributed.broadcast(shared, self.context)
-        shared_weights: Tensor | None = None
-        if has_weights:
-            shared_weights = (
-                weights.to(self.device)  # type: ignore[union-attr]
-                if self.is_main
-                else torch.zeros(count, device=self.device)
-            )
-            distributed.broadcast(shared_weights, self.context)
-            shared_weights = shared_weights.cpu()
-        return shared.cpu(), shared_weights
-
-    def _build_model(self, bundle: DatasetBundle) -> tuple[ColorModel, list[str]]:
-        """A fresh model (palette fitted or taken from --init-from), or the resumed one."""
-        config = self.config
-        notes: list[str] = []
-        if self.resume_state is not None:
-            model = model_from_checkpoint(self.resume_state["model"], source=str(self.resume_path))
-            return model, notes
-        source: ColorModel | None = None
-        if config.init_from is not None:
-            source = load_model(config.init_from)
-        kwargs = config.model_kwargs()
-        palette: tuple[Tensor, Tensor | None] | None = None
-        if config.colors is not None:
-            same_head = (
-                source is not None
-                and source.is_classifier
-                and source.config.get("colors") == config.colors
-            )
-            if same_head:
-                assert source is not None
-                head = source.head
-                palette = (head.centres.clone(), head.class_weights.clone())  # type: ignore[union-attr]
-                notes.append(f"palette of {len(palette[0])} colours taken from {config.init_from}")
-            else:
-                palette = self._fit_palette(bundle)
-                notes.append(
-                    f"fitted {len(palette[0])} colour classes on {config.palette_pixels:,} "
-                    "training pixels"
-                )
-            if config.colors == "gamut":
-                kwargs["num_classes"] = len(palette[0])
-        model = get_model(config.arch, **kwargs)
-        if palette is not None:
-            model.head.set_palette(*palette)  # type: ignore[operator]
-        if source is not None:
-            notes.append(self._copy_weights(source, model))
-        return model, notes
-
-    def _copy_weights(self, source: ColorModel, model: ColorModel) -> str:
-        if source.arch != model.arch:
-            raise TrainingError(
-                f"--init-from {self.config.init_from} is a {source.arch!r} model, not "
-                f"{model.arch!r}; use --arch {source.arch} (and its body options)"
-            )
-        target = model.state_dict()
-        matched = {
-            key: value
-            for key, value in source.state_dict().items()
-            if key in target and target[key].shape == value.shape
-            and key not in ("head.centres", "head.class_weights")
-        }
-        if not matched:
-            raise TrainingError(
-                f"--init-from {self.config.init_from}: none of its weights fit this "
-                f"{model.arch!r} model; use the same body options"
-            )
-        target.update(matched)
-        model.load_state_dict(target)
-        skipped = len([key for key in target if not key.startswith("head.c")]) - len(matched)
-        return (
-            f"initialised {len(matched)} tensors from {self.config.init_from}"
-            + (f" ({skipped} left at random)" if skipped > 0 else "")
-        )
-
     def _restore(self, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler) -> None:
         state = self.resume_state
         assert state is not None
         try:
             optimizer.load_state_dict(state["optimizer"])
         except (ValueError, KeyError) as error:
-            raise TrainingError(f"{self.resume_path}: optimizer state does not fit: {error}") from None
+            raise TrainingError(
+                f"{self.resume_path}: optimizer state does not fit: {error}"
+            ) from None
         if state.get("scaler") and scaler.is_enabled():
             scaler.load_state_dict(state["scaler"])
         restore_rng_state(state.get("rng", {}))
@@ -508,7 +397,9 @@ class _Trainer:
         )
         distributed.all_reduce_sum(sums, self.context)
         train_totals = torch.tensor(
-            [self.epoch_loss_sum, float(self.epoch_loss_count)], dtype=torch.float64, device=self.device
+            [self.epoch_loss_sum, float(self.epoch_loss_count)],
+            dtype=torch.float64,
+            device=self.device,
         )
         distributed.all_reduce_sum(train_totals, self.context)
         grid_ab = None
@@ -540,9 +431,17 @@ class _Trainer:
         if count == 0:
             self.best_metric = "train_loss"
         value = record[self.best_metric]
-        better = value is not None and math.isfinite(value) and (
-            self.best_value is None
-            or (value > self.best_value if self.best_metric == "val_psnr" else value < self.best_value)
+        better = (
+            value is not None
+            and math.isfinite(value)
+            and (
+                self.best_value is None
+                or (
+                    value > self.best_value
+                    if self.best_metric == "val_psnr"
+                    else value < self.best_value
+                )
+            )
         )
         record["best"] = bool(better)
         self.history.append(record)
@@ -610,7 +509,7 @@ class _Trainer:
         if reason is not None:
             flags[codes.index(reason)] = 1
         distributed.all_reduce_sum(flags, self.context)
-        for code, flag in zip(codes, flags.tolist()):
+        for code, flag in zip(codes, flags.tolist(), strict=True):
             if flag > 0:
                 return code
         return None
@@ -622,6 +521,8 @@ class _Trainer:
                 f"{self.folder.path} already holds a run (last.pt); pass --resume to continue "
                 "it or choose another --out"
             )
+        if config.threads is not None:
+            torch.set_num_threads(config.threads)
         seed_everything(config.seed, deterministic=config.deterministic)
         if self.device.type == "cuda" and not config.deterministic:
             torch.backends.cuda.matmul.allow_tf32 = True
@@ -632,10 +533,17 @@ class _Trainer:
         self.data_info = bundle.info.as_dict()
         if len(bundle.train) == 0:
             raise TrainingError(f"{config.data}: the training split is empty")
-        model, notes = self._build_model(bundle)
+        notes: list[str] = []
+        if self.resume_state is not None:
+            model = model_from_checkpoint(self.resume_state["model"], source=str(self.resume_path))
+        else:
+            model, notes = build_model(
+                config, bundle.train, context=self.context, device=self.device
+            )
         model.train()
-        memory_format = torch.channels_last if self.channels_last else torch.preserve_format
-        self.model = model.to(self.device, memory_format=memory_format)
+        self.model = model.to(self.device)
+        if self.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         fused = self.device.type == "cuda"
         optimizer_class = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
         self.optimizer = optimizer_class(
@@ -671,7 +579,9 @@ class _Trainer:
         self.grid_lightness: Tensor | None = None
         self.grid_ab: Tensor | None = None
         if self.is_main and self.val_batches and config.samples > 0:
-            self.grid_lightness = torch.cat([b["lightness"] for b in self.val_batches])[: config.samples]
+            self.grid_lightness = torch.cat([b["lightness"] for b in self.val_batches])[
+                : config.samples
+            ]
             self.grid_ab = torch.cat([b["ab"] for b in self.val_batches])[: config.samples]
         if not self.val_batches:
             notes.append("no validation images: best.pt follows the training loss")

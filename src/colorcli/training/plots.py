@@ -81,10 +81,7 @@ def loss_curve_image(
         ("val loss", VAL_COLOUR, list(val_loss)),
     ]
     values = [
-        float(v)
-        for _, _, ys in series
-        for v in ys
-        if v is not None and math.isfinite(float(v))
+        float(v) for _, _, ys in series for v in ys if v is not None and math.isfinite(float(v))
     ]
     xs = [float(x) for x in epochs]
     draw.text((left, 10), title, fill="black", font=font)
@@ -122,7 +119,7 @@ def loss_curve_image(
     for name_index, (_, colour, ys) in enumerate(series):
         points = [
             to_pixel(x, float(y))
-            for x, y in zip(xs, ys)
+            for x, y in zip(xs, ys, strict=True)
             if y is not None and math.isfinite(float(y))
         ]
         if len(points) > 1:
@@ -178,7 +175,7 @@ def sample_grid_image(lightness: Tensor, pred_ab: Tensor, true_ab: Tensor) -> Im
     )
     draw = ImageDraw.Draw(grid)
     font = _font(12)
-    for row_index, (name, row) in enumerate(zip(_GRID_ROWS, rows)):
+    for row_index, (name, row) in enumerate(zip(_GRID_ROWS, rows, strict=True)):
         top = row_index * (cell_h + gap)
         draw.text((4, top + cell_h // 2 - 7), name, fill="black", font=font)
         for column, pixels in enumerate(_to_uint8(row)):

@@ -86,7 +86,7 @@ def format_duration(seconds: float | None) -> str:
     """``1:02:03`` or ``2:03``; ``?`` when unknown."""
     if seconds is None or not math.isfinite(seconds):
         return "?"
-    seconds = int(round(max(0.0, seconds)))
+    seconds = round(max(0.0, seconds))
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
@@ -94,7 +94,9 @@ def format_duration(seconds: float | None) -> str:
 
 def format_record(record: dict[str, Any]) -> str:
     """One line summarising a validation record."""
-    parts = [f"train loss {record['train_loss']:.4f}" if record.get("train_loss") is not None else ""]
+    parts = [
+        f"train loss {record['train_loss']:.4f}" if record.get("train_loss") is not None else ""
+    ]
     if record.get("val_loss") is not None:
         parts.append(f"val loss {record['val_loss']:.4f}")
     if record.get("val_psnr") is not None:
@@ -130,19 +132,26 @@ class ConsoleProgress(TrainingObserver):
         head = f"{start.arch} ({start.head}, {start.parameters:,} parameters)"
         where = f"{start.device}" + (f" × {start.world_size}" if start.world_size > 1 else "")
         self.console.print(
-            f"model: {head} on {where}, AMP {start.amp}", highlight=False, markup=False, soft_wrap=True
+            f"model: {head} on {where}, AMP {start.amp}",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
         )
         self.console.print(f"data: {start.data}", highlight=False, markup=False, soft_wrap=True)
         self.console.print(
             f"plan: {start.epochs} epoch(s) × {start.steps_per_epoch} step(s) of "
             f"{start.batch_size} image(s) = {start.total_steps} steps; run folder {start.out_dir}",
-            highlight=False, markup=False, soft_wrap=True,
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
         )
         if start.resumed_from:
             self.console.print(
                 f"resuming {start.resumed_from} at epoch {start.start_epoch + 1}, "
                 f"step {start.start_step}",
-                highlight=False, markup=False, soft_wrap=True,
+                highlight=False,
+                markup=False,
+                soft_wrap=True,
             )
         for note in start.notes:
             self.console.print(f"note: {note}", highlight=False, markup=False, soft_wrap=True)
@@ -192,7 +201,9 @@ class ConsoleProgress(TrainingObserver):
             f"epoch {update.epoch}/{update.epochs} step {update.step}/{update.total_steps}"
             f"{loss} lr {update.lr:.3g} {update.images_per_second:.1f} img/s "
             f"ETA {format_duration(update.eta_seconds)}",
-            highlight=False, markup=False, soft_wrap=True,
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
         )
 
     def on_epoch(self, record: dict[str, Any]) -> None:

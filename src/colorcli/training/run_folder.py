@@ -101,7 +101,7 @@ class RunFolder:
         _write_text(self.config_json, json.dumps(config, indent=2, sort_keys=True) + "\n")
 
     def write_metrics(self, records: Sequence[dict[str, Any]]) -> None:
-        """Rewrite ``metrics.jsonl`` and ``metrics.csv`` from all records (kept in the checkpoint)."""
+        """Rewrite ``metrics.jsonl`` and ``metrics.csv`` from all records (the checkpoint's)."""
         lines = "".join(json.dumps(record, sort_keys=True) + "\n" for record in records)
         _write_text(self.metrics_jsonl, lines)
         buffer = io.StringIO()
@@ -146,9 +146,11 @@ def resolve_resume_path(resume: str | Path | None, out: str | Path | None) -> Pa
         resume = out
     path = Path(resume).expanduser()
     if path.is_dir():
-        path = path / LAST
+        if not (path / LAST).is_file():
+            raise CheckpointError(f"{path}: no {LAST} in this folder to resume")
+        return path / LAST
     if not path.is_file():
-        raise CheckpointError(f"{path}: no training checkpoint to resume")
+        raise CheckpointError(f"{path}: no such run folder or checkpoint to resume")
     return path
 
 
@@ -165,7 +167,9 @@ def read_training_state(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"{path}: checkpoint not found") from None
     except pickle.UnpicklingError as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else "unpickling failed"
-        raise CheckpointError(f"{path}: refused: not a plain weights checkpoint ({first})") from None
+        raise CheckpointError(
+            f"{path}: refused: not a plain weights checkpoint ({first})"
+        ) from None
     except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise CheckpointError(f"{path}: truncated or corrupt checkpoint ({first})") from None

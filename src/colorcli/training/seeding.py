@@ -44,7 +44,13 @@ def capture_rng_state() -> dict[str, Any]:
     name, keys, position, has_gauss, cached = np.random.get_state(legacy=True)
     state: dict[str, Any] = {
         "python": [version, list(internal), gauss],
-        "numpy": [str(name), [int(key) for key in keys], int(position), int(has_gauss), float(cached)],
+        "numpy": [
+            str(name),
+            [int(key) for key in keys],
+            int(position),
+            int(has_gauss),
+            float(cached),
+        ],
         "torch": torch.get_rng_state(),
     }
     if torch.cuda.is_available() and torch.cuda.is_initialized():
@@ -60,7 +66,13 @@ def restore_rng_state(state: dict[str, Any]) -> None:
     if "numpy" in state:
         name, keys, position, has_gauss, cached = state["numpy"]
         np.random.set_state(
-            (str(name), np.asarray(keys, dtype=np.uint32), int(position), int(has_gauss), float(cached))
+            (
+                str(name),
+                np.asarray(keys, dtype=np.uint32),
+                int(position),
+                int(has_gauss),
+                float(cached),
+            )
         )
     if "torch" in state:
         torch.set_rng_state(state["torch"])

@@ -76,8 +76,6 @@ def validation_sums(
 
 
 @torch.no_grad()
-def predict_samples(
-    model: ColorModel, lightness: Tensor, *, device: torch.device
-) -> Tensor:
+def predict_samples(model: ColorModel, lightness: Tensor, *, device: torch.device) -> Tensor:
     """ab predictions ``(N, 2, H, W)`` on the CPU for the sample grid (model in eval mode)."""
     return model.predict_ab(lightness.to(device)).float().cpu()
