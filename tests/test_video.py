@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import stat
 from pathlib import Path
 
@@ -178,7 +179,7 @@ def _output_flicker(path: Path) -> float:
     frames, _ = read_video(path)
     labs = [cv2.cvtColor(f, cv2.COLOR_BGR2LAB).astype(np.float32) for f in frames]
     total, count = 0.0, 0
-    for before, after in zip(labs, labs[1:], strict=False):
+    for before, after in itertools.pairwise(labs):
         still = np.abs(after[..., 0] - before[..., 0]) < 3
         change = np.linalg.norm(after[..., 1:] - before[..., 1:], axis=-1)
         total += float(change[still].sum())

@@ -1,22 +1,52 @@
-"""Run planned colourize jobs: read, batch through the model, write atomically, never clobber."""
+"""Run planned colourize jobs as a stream: decode ahead, batch through the model, write behind.
+
+Worker threads read and prepare images (decode, resize, L) ahead of the model, in job
+order; the calling thread batches them through the model; workers then join each
+image at full resolution and encode it. Pillow, OpenCV and torch release the GIL, so
+threads run in parallel. Memory stays bounded whatever the folder size: at most
+``read_ahead`` images are being read ahead, at most ``write_behind`` wait to be
+written, and images in flight never hold more than ``pixel_budget`` pixels (one
+image is always let through, however large). Batches are formed in job order, so the
+outputs do not depend on the number of workers or on timing.
+
+Outputs are atomic and never clobber (see :func:`colorcli.imageio.write_image`);
+``on_result`` is always called from the calling thread; an error in a worker becomes
+that file's failure; Ctrl-C cancels what has not started, lets running tasks finish
+(each in well under a second, and a half-written file is never left) and re-raises.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
+import cv2
 import numpy as np
 import torch
 
 from colorcli.errors import ColorcliError, ImageError
-from colorcli.imageio import DEFAULT_MAX_PIXELS, LoadedImage, read_image, write_image
+from colorcli.imageio import DEFAULT_MAX_PIXELS, LoadedImage, probe_size, read_image, write_image
 from colorcli.jobs import Job
-from colorcli.pipeline import Colorizer, join_full_resolution
+from colorcli.pipeline import Colorizer, ModelInput, join_full_resolution, prepare_input
 
 BATCH_PIXEL_BUDGET = 48_000_000
 """A batch is flushed early once its full-size images hold this many pixels (bounds memory)."""
+
+PIXEL_BUDGET = 64_000_000
+"""Default bound on the pixels of all images in flight (read, batched or being written)."""
+
+STAGES = ("read", "prepare", "model", "join", "write")
+"""Stages timed in :attr:`RunSummary.stage_seconds`."""
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -36,6 +66,10 @@ class RunSummary:
     skipped: list[JobResult] = field(default_factory=list)
     failed: list[JobResult] = field(default_factory=list)
     seconds: float = 0.0
+    stage_seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
+    """Time spent in each stage, summed over images (stages overlap across threads)."""
+    workers: int = 0
+    """Worker threads used (0: everything ran in the calling thread)."""
 
 
 @dataclass
@@ -49,6 +83,15 @@ class ColorizeSettings:
     max_pixels: int = DEFAULT_MAX_PIXELS
     out_root: Path | None = None
     """Outputs must resolve inside this folder (symlinked sub-folders may not lead out)."""
+    workers: int | None = None
+    """Threads that read, join and write; None picks from the CPU count (see
+    :func:`default_workers`); 0 runs every stage in the calling thread."""
+    read_ahead: int | None = None
+    """Images read ahead of the model at most (None: twice the batch size)."""
+    write_behind: int | None = None
+    """Images waiting to be joined and written at most (None: the batch size, at least 2)."""
+    pixel_budget: int = PIXEL_BUDGET
+    """Pixels of all images in flight at most (one image always goes through)."""
 
 
 def compare_path(output: Path) -> Path:
@@ -61,12 +104,286 @@ def side_by_side(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     return np.concatenate((left, right), axis=1)
 
 
+def cpu_count() -> int:
+    """CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def default_workers(device: torch.device, cpus: int | None = None) -> int:
+    """Worker threads for a run on ``device``.
+
+    On CPU half the cores go to workers and the rest to the model's torch threads (on 2
+    cores: one each, so decoding, joining and encoding overlap the model instead of
+    competing with it). On a GPU nearly every core decodes and encodes.
+    """
+    cpus = cpus or cpu_count()
+    if device.type == "cpu":
+        return max(1, cpus // 2)
+    return max(2, min(32, cpus - 1))
+
+
 def _check_inside(output: Path, root: Path | None) -> None:
     if root is None:
         return
     parent = output.parent.resolve()
     if not parent.is_relative_to(root.resolve()):
         raise ImageError(f"{output}: refusing to write outside the output folder (via {parent})")
+
+
+@dataclass(eq=False)
+class _Loaded:
+    """An image read and prepared by a worker, waiting for the model."""
+
+    job: Job
+    image: LoadedImage
+    model_input: ModelInput | None
+    """None once the model has run (frees it early)."""
+    read_seconds: float
+    prepare_seconds: float
+
+    @property
+    def pixels(self) -> int:
+        return int(self.image.pixels.shape[0] * self.image.pixels.shape[1])
+
+
+@dataclass(frozen=True)
+class _Written:
+    """A finished job with the time its join and write took."""
+
+    result: JobResult
+    join_seconds: float = 0.0
+    write_seconds: float = 0.0
+
+
+class _Inline:
+    """Runs submitted work at once in the calling thread (``workers=0``)."""
+
+    def submit(self, fn: Callable[..., _T], /, *args: object) -> Future[_T]:
+        future: Future[_T] = Future()
+        future.set_result(fn(*args))
+        return future
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        del wait, cancel_futures
+
+
+def _model_input(item: _Loaded) -> ModelInput:
+    if item.model_input is None:
+        raise RuntimeError(f"{item.job.source}: the model already ran on this image")
+    return item.model_input
+
+
+def _unexpected(job: Job, error: BaseException) -> JobResult:
+    return JobResult(job, "failed", f"{job.source}: {type(error).__name__}: {error}")
+
+
+class _Run:
+    """One call of :func:`colorize_jobs`: the queues, the accounting and the workers' tasks."""
+
+    def __init__(
+        self,
+        colorizer: Colorizer,
+        settings: ColorizeSettings,
+        on_result: Callable[[JobResult], None] | None,
+        executor: ThreadPoolExecutor | _Inline,
+        workers: int,
+    ) -> None:
+        self.colorizer = colorizer
+        self.settings = settings
+        self.on_result = on_result
+        self.executor = executor
+        self.summary = RunSummary(workers=workers)
+        batch = max(1, settings.batch_size)
+        self.read_ahead = max(1, settings.read_ahead or 2 * batch)
+        self.write_behind = max(1, settings.write_behind or max(2, batch))
+        self.reads: deque[tuple[Job, int, Future[_Loaded | JobResult]]] = deque()
+        self.writes: dict[Future[_Written], int] = {}
+        self.pixels_in_flight = 0
+        self.stop = threading.Event()
+
+    # ----------------------------------------------------------------- calling thread
+
+    def report(self, result: JobResult) -> None:
+        if result.status == "done":
+            self.summary.done += 1
+        elif result.status == "skipped":
+            self.summary.skipped.append(result)
+        else:
+            self.summary.failed.append(result)
+        if self.on_result is not None:
+            self.on_result(result)
+
+    def run(self, jobs: Sequence[Job]) -> None:
+        pending = iter(jobs)
+        upcoming: Job | None = next(pending, None)
+        batch: list[_Loaded] = []
+        batch_pixels = 0
+        while True:
+            upcoming = self.admit_reads(upcoming, pending)
+            self.reap_writes(block=False)
+            if self.reads:
+                loaded = self.next_read()
+                if isinstance(loaded, JobResult):
+                    self.report(loaded)
+                    continue
+                batch.append(loaded)
+                batch_pixels += loaded.pixels
+                if len(batch) >= self.settings.batch_size or batch_pixels >= BATCH_PIXEL_BUDGET:
+                    self.flush(batch)
+                    batch, batch_pixels = [], 0
+            elif batch:
+                self.flush(batch)
+                batch, batch_pixels = [], 0
+            elif upcoming is None:
+                break
+            else:  # the pixel budget is held by images being written
+                self.reap_writes(block=True)
+        while self.writes:
+            self.reap_writes(block=True)
+
+    def admit_reads(self, upcoming: Job | None, pending: Iterator[Job]) -> Job | None:
+        """Start reading jobs while the read-ahead and pixel budgets allow."""
+        while upcoming is not None and len(self.reads) < self.read_ahead:
+            job = upcoming
+            if not self.settings.overwrite and (job.output.exists() or job.output.is_symlink()):
+                self.report(JobResult(job, "skipped", "output exists (use --overwrite to redo it)"))
+                upcoming = next(pending, None)
+                continue
+            try:
+                width, height = probe_size(job.source)
+            except (ColorcliError, OSError):
+                width = height = 0  # unknown: the read will say why
+            pixels = width * height
+            in_flight = self.pixels_in_flight > 0 or bool(self.reads)
+            if in_flight and self.pixels_in_flight + pixels > self.settings.pixel_budget:
+                break
+            self.pixels_in_flight += pixels
+            self.reads.append((job, pixels, self.executor.submit(self.read, job)))
+            upcoming = next(pending, None)
+        return upcoming
+
+    def next_read(self) -> _Loaded | JobResult:
+        """The oldest read's outcome (job order), reporting writes that finish meanwhile."""
+        job, pixels, future = self.reads[0]
+        while not future.done():
+            wait([future, *self.writes], return_when=FIRST_COMPLETED)
+            self.reap_writes(block=False)
+        self.reads.popleft()
+        loaded = future.result()
+        if isinstance(loaded, JobResult):
+            self.pixels_in_flight -= pixels
+            return loaded
+        self.summary.stage_seconds["read"] += loaded.read_seconds
+        self.summary.stage_seconds["prepare"] += loaded.prepare_seconds
+        self.pixels_in_flight += loaded.pixels - pixels  # the header may have been wrong
+        return loaded
+
+    def flush(self, batch: list[_Loaded]) -> None:
+        """Run the model on ``batch`` and queue each image's join and write."""
+        started = time.perf_counter()
+        try:
+            abs_ = self.colorizer.predict([_model_input(item) for item in batch])
+        except (RuntimeError, ValueError) as error:  # e.g. out of memory on the device
+            for item in batch:
+                self.pixels_in_flight -= item.pixels
+                self.report(
+                    JobResult(item.job, "failed", f"{item.job.source}: colourizing failed: {error}")
+                )
+            return
+        finally:
+            self.summary.stage_seconds["model"] += time.perf_counter() - started
+        for item, ab in zip(batch, abs_, strict=True):
+            item.model_input = None
+            while len(self.writes) >= self.write_behind:
+                self.reap_writes(block=True)
+            self.writes[self.executor.submit(self.finish, item, ab)] = item.pixels
+
+    def reap_writes(self, *, block: bool) -> None:
+        """Report finished writes; with ``block``, wait for at least one first."""
+        if not self.writes:
+            return
+        if block:
+            wait(list(self.writes), return_when=FIRST_COMPLETED)
+        for future in [f for f in self.writes if f.done()]:
+            self.pixels_in_flight -= self.writes.pop(future)
+            written = future.result()
+            self.summary.stage_seconds["join"] += written.join_seconds
+            self.summary.stage_seconds["write"] += written.write_seconds
+            self.report(written.result)
+
+    def cancel(self) -> None:
+        """Stop: cancel queued tasks, tell running ones to give up, wait for them."""
+        self.stop.set()
+        for _, _, future in self.reads:
+            future.cancel()
+        for future in self.writes:
+            future.cancel()
+        self.executor.shutdown(wait=True, cancel_futures=True)
+
+    # ----------------------------------------------------------------- worker threads
+
+    def read(self, job: Job) -> _Loaded | JobResult:
+        """Decode and prepare one image (worker thread); failures become a result."""
+        try:
+            if self.stop.is_set():
+                return JobResult(job, "failed", f"{job.source}: interrupted")
+            started = time.perf_counter()
+            try:
+                image = read_image(job.source, max_pixels=self.settings.max_pixels)
+            except ColorcliError as error:
+                return JobResult(job, "failed", str(error))
+            if self.settings.skip_color and not image.is_grayscale:
+                return JobResult(job, "skipped", "already in colour (--skip-color)")
+            read_done = time.perf_counter()
+            model_input = prepare_input(image.pixels, self.colorizer.size)
+            return _Loaded(
+                job, image, model_input, read_done - started, time.perf_counter() - read_done
+            )
+        except Exception as error:  # a bug or an exhausted resource: this file fails alone
+            return _unexpected(job, error)
+
+    def finish(self, item: _Loaded, ab: torch.Tensor) -> _Written:
+        """Join at full resolution and write one image (worker thread)."""
+        job, image = item.job, item.image
+        try:
+            if self.stop.is_set():
+                return _Written(JobResult(job, "failed", f"{job.source}: interrupted"))
+            started = time.perf_counter()
+            gray = _gray_view(image.pixels) if self.settings.compare else None
+            # in place: the input is not needed any more, and a full-size copy is saved
+            colour = self.colorizer.join(image.pixels, ab, out=image.pixels)
+            joined = time.perf_counter()
+            if self.stop.is_set():
+                return _Written(JobResult(job, "failed", f"{job.source}: interrupted"))
+            result = _write(job, image, colour, self.settings, gray)
+            return _Written(result, joined - started, time.perf_counter() - joined)
+        except Exception as error:  # a bug or an exhausted resource: this file fails alone
+            return _Written(_unexpected(job, error))
+
+
+@contextlib.contextmanager
+def _thread_settings(device: torch.device, workers: int) -> Iterator[None]:
+    """Share the cores between workers and torch for the run; restore the settings after.
+
+    OpenCV's own thread pool is turned off (workers already run in parallel). On CPU,
+    torch gets the cores the workers leave, so that the two do not oversubscribe them.
+    """
+    if workers == 0:
+        yield
+        return
+    torch_threads = torch.get_num_threads()
+    cv2_threads = cv2.getNumThreads()
+    try:
+        cv2.setNumThreads(1)
+        if device.type == "cpu":
+            torch.set_num_threads(max(1, cpu_count() - workers))
+        yield
+    finally:
+        cv2.setNumThreads(cv2_threads)
+        torch.set_num_threads(torch_threads)
 
 
 def colorize_jobs(
@@ -77,63 +394,41 @@ def colorize_jobs(
 ) -> RunSummary:
     """Colourize every job; a bad file fails alone and the batch goes on.
 
-    ``on_result`` is called once per job as soon as its fate is known.
+    ``on_result`` is called once per job, from the calling thread, as soon as its fate is
+    known (not necessarily in job order). See the module docstring for the stream.
+
+    Raises:
+        KeyboardInterrupt: re-raised once the workers have stopped.
     """
-    summary = RunSummary()
     started = time.perf_counter()
-
-    def report(result: JobResult) -> None:
-        if result.status == "done":
-            summary.done += 1
-        elif result.status == "skipped":
-            summary.skipped.append(result)
+    workers = settings.workers
+    if workers is None:
+        workers = default_workers(colorizer.device)
+    if workers < 0:
+        raise ValueError(f"workers must be >= 0, got {workers}")
+    with _thread_settings(colorizer.device, workers):
+        executor: ThreadPoolExecutor | _Inline
+        if workers:
+            executor = ThreadPoolExecutor(workers, thread_name_prefix="colorcli")
         else:
-            summary.failed.append(result)
-        if on_result is not None:
-            on_result(result)
-
-    pending: list[tuple[Job, LoadedImage]] = []
-    pending_pixels = 0
-
-    def flush() -> None:
-        nonlocal pending_pixels
-        if not pending:
-            return
-        batch = list(pending)
-        pending.clear()
-        pending_pixels = 0
+            executor = _Inline()
+        run = _Run(colorizer, settings, on_result, executor, workers)
         try:
-            colours = colorizer.colorize_many([image.pixels for _, image in batch])
-        except (RuntimeError, ValueError) as error:  # e.g. out of memory on the device
-            for job, _ in batch:
-                report(JobResult(job, "failed", f"{job.source}: colourizing failed: {error}"))
-            return
-        for (job, image), colour in zip(batch, colours, strict=True):
-            report(_write(job, image, colour, settings))
-
-    for job in jobs:
-        if not settings.overwrite and (job.output.exists() or job.output.is_symlink()):
-            report(JobResult(job, "skipped", "output exists (use --overwrite to redo it)"))
-            continue
-        try:
-            image = read_image(job.source, max_pixels=settings.max_pixels)
-        except ColorcliError as error:
-            report(JobResult(job, "failed", str(error)))
-            continue
-        if settings.skip_color and not image.is_grayscale:
-            report(JobResult(job, "skipped", "already in colour (--skip-color)"))
-            continue
-        pending.append((job, image))
-        pending_pixels += image.pixels.shape[0] * image.pixels.shape[1]
-        if len(pending) >= settings.batch_size or pending_pixels >= BATCH_PIXEL_BUDGET:
-            flush()
-    flush()
-    summary.seconds = time.perf_counter() - started
-    return summary
+            run.run(jobs)
+        except BaseException:
+            run.cancel()
+            raise
+        executor.shutdown(wait=True)
+    run.summary.seconds = time.perf_counter() - started
+    return run.summary
 
 
 def _write(
-    job: Job, image: LoadedImage, colour: np.ndarray, settings: ColorizeSettings
+    job: Job,
+    image: LoadedImage,
+    colour: np.ndarray,
+    settings: ColorizeSettings,
+    gray: np.ndarray | None = None,
 ) -> JobResult:
     try:
         _check_inside(job.output, settings.out_root)
@@ -154,7 +449,7 @@ def _write(
         if settings.compare:
             write_image(
                 compare_path(job.output),
-                side_by_side(_gray_view(image.pixels), colour),
+                side_by_side(gray if gray is not None else _gray_view(image.pixels), colour),
                 overwrite=settings.overwrite,
             )
     except ColorcliError as error:

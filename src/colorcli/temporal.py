@@ -22,7 +22,7 @@ import torch
 from torch import Tensor
 
 HISTOGRAM_BINS = 32
-SCENE_CUT_THRESHOLD = 0.4
+SCENE_CUT_THRESHOLD = 0.2
 """Histogram distance (0‥1) between consecutive frames above which a scene cut is declared."""
 STATIC_L_THRESHOLD = 2.0
 """A pixel whose L changed by less than this (L units, 0‥100) between frames is static."""

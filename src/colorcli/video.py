@@ -392,6 +392,33 @@ def _written_frames(path: Path) -> int:
         capture.release()
 
 
+def _output_geometry(
+    info: VideoInfo, source: Path, max_pixels: int
+) -> tuple[int, int, float, list[str]]:
+    """Output width, height and frame rate for a source, and notes on what had to change."""
+    if info.width == 0 or info.height == 0:
+        raise VideoError(f"{source}: not a readable video (no video stream)")
+    if info.width * info.height > max_pixels:
+        raise VideoError(
+            f"{source}: frames of {info.width}x{info.height} exceed --max-pixels {max_pixels}"
+        )
+    notes: list[str] = []
+    # FFmpeg's encoders here need even sizes (4:2:0 chroma); OpenCV would crop silently.
+    width, height = info.width - info.width % 2, info.height - info.height % 2
+    if width == 0 or height == 0:
+        raise VideoError(f"{source}: frames of {info.width}x{info.height} are too small")
+    if (width, height) != (info.width, info.height):
+        notes.append(
+            f"cropped to {width}x{height} (from {info.width}x{info.height}): "
+            "the encoder needs even sizes"
+        )
+    fps = info.fps
+    if not 0 < fps <= 1000:
+        fps = DEFAULT_FPS
+        notes.append(f"the source declares no frame rate: written at {DEFAULT_FPS:g} fps")
+    return width, height, fps, notes
+
+
 def colorize_video(
     source: str | Path,
     output: str | Path,
@@ -411,7 +438,7 @@ def colorize_video(
         source: any video OpenCV's FFmpeg backend reads.
         output: file to write; its suffix (``.mp4``, ``.mkv``, ``.mov``, ``.avi``) picks the
             container, and the codec is the first of the container's that this OpenCV build
-            encodes (see :func:`writable_fourcc`). Its folder must exist.
+            encodes (see :func:`writable_fourcc`). Its folder is created if missing.
         colorizer: model and settings (size, saturation, device).
         temporal: weight of the past in the ab moving average, 0 (off) ‥ 0.95.
         batch_size: frames per model batch (frames in memory at once, about).
@@ -449,26 +476,7 @@ def colorize_video(
     with_audio = output.parent / f".{output.name[:200]}.{token}.audio.partial.{ext}"
     try:
         info = _capture_info(capture)
-        if info.width == 0 or info.height == 0:
-            raise VideoError(f"{source}: not a readable video (no video stream)")
-        if info.width * info.height > max_pixels:
-            raise VideoError(
-                f"{source}: frames of {info.width}x{info.height} exceed --max-pixels {max_pixels}"
-            )
-        notes: list[str] = []
-        # FFmpeg's encoders here need even sizes (4:2:0 chroma); OpenCV would crop silently.
-        width, height = info.width - info.width % 2, info.height - info.height % 2
-        if (width, height) != (info.width, info.height):
-            notes.append(
-                f"cropped to {width}x{height} (from {info.width}x{info.height}): "
-                "the encoder needs even sizes"
-            )
-        if width == 0 or height == 0:
-            raise VideoError(f"{source}: frames of {info.width}x{info.height} are too small")
-        fps = info.fps
-        if not 0 < fps <= 1000:
-            fps = DEFAULT_FPS
-            notes.append(f"the source declares no frame rate: written at {DEFAULT_FPS:g} fps")
+        width, height, fps, notes = _output_geometry(info, source, max_pixels)
         fourcc = writable_fourcc(ext)
         try:
             output.parent.mkdir(parents=True, exist_ok=True)

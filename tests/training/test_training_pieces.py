@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import random
 
 import numpy as np
 import pytest
 import torch
+from rich.console import Console
 
-from colorcli.training import RunFolder
+from colorcli.training import ConsoleProgress, RunFolder, RunStart, StepUpdate
 from colorcli.training.distributed import DistributedContext
 from colorcli.training.loaders import EpochSampler, steps_per_epoch
 from colorcli.training.plots import loss_curve_image, sample_grid_image
@@ -83,3 +85,37 @@ def test_run_folder_writes_metrics(tmp_path):
     assert len(folder.metrics_jsonl.read_text().splitlines()) == 2
     assert folder.sample_grid(3).name == "epoch_003.png"
     assert not folder.has_run()
+
+
+@pytest.mark.parametrize("live", [True, False])
+def test_console_progress_renders(live):
+    stream = io.StringIO()
+    console = Console(file=stream, force_terminal=live, width=100)
+    progress = ConsoleProgress(console, plain_interval=0.0)
+    start = RunStart(
+        out_dir="runs/x",
+        device="cpu",
+        arch="tiny",
+        head="palette4",
+        parameters=10,
+        data="image folder: x",
+        train_images=8,
+        val_images=4,
+        epochs=1,
+        steps_per_epoch=2,
+        total_steps=2,
+        start_step=0,
+        start_epoch=0,
+        batch_size=4,
+        notes=["fitted 4 colour classes"],
+    )
+    progress.on_start(start)
+    for step, loss in ((1, None), (2, 0.25)):
+        progress.on_step(StepUpdate(1, 1, step, 2, step, 2, 1e-3, 12.0, 3.0, loss))
+    progress.on_epoch({"epoch": 1, "train_loss": 0.25, "val_loss": 0.3, "best": True})
+    progress.on_end()
+    text = stream.getvalue()
+    assert "note: fitted 4 colour classes" in text
+    assert "epoch 1: train loss 0.2500, val loss 0.3000 [best]" in text
+    if not live:
+        assert "epoch 1/1 step 2/2 loss 0.2500 lr 0.001 12.0 img/s ETA 0:03" in text

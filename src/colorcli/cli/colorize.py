@@ -91,12 +91,16 @@ def colorize_command(
         help="Video: smooth colour over frames, weight of the past (0 = off).",
     ),
 ) -> None:
-    """Colourize grayscale photos: INPUT files and folders into OUTPUT, full resolution."""
+    """Colourize grayscale photos and films: INPUT files and folders into OUTPUT."""
     with reported_errors():
         plan = plan_jobs(
-            inputs, output, recursive=recursive, ext=ext.value, suffix=suffix,
+            inputs,
+            output,
+            recursive=recursive,
+            ext=ext.value,
+            suffix=suffix,
             video_ext=video_ext.value,
-        )  # fmt: skip
+        )
         image_jobs = [job for job in plan.jobs if job.kind == "image"]
         video_jobs = [job for job in plan.jobs if job.kind == "video"]
         if not plan.jobs and not plan.refused:
@@ -161,11 +165,11 @@ def colorize_command(
     for done in videos.done:
         if done.video is not None:
             console.print(escape(describe_video(done.video)), highlight=False, soft_wrap=True)
-    failed = [(r.job.source, r.reason) for r in summary.failed + videos.failed] + plan.refused
+    failed = [(r.job.source, r.reason) for r in summary.failed]
+    failed += [(r.job.source, r.reason) for r in videos.failed] + plan.refused
     skipped_exists = sum(1 for r in summary.skipped if r.reason.startswith("output exists"))
+    skipped_colour = len(summary.skipped) - skipped_exists
     skipped_exists += len(videos.skipped)
-    skipped_colour = len(summary.skipped) - skipped_exists + len(videos.skipped)
-    summary.seconds += videos.seconds
     parts = [f"{summary.done + len(videos.done)} done"]
     if skipped_exists:
         parts.append(f"{skipped_exists} skipped (output exists)")
@@ -174,8 +178,9 @@ def colorize_command(
     parts.append(f"{len(failed)} failed")
     if plan.ignored:
         parts.append(f"{plan.ignored} non-image file(s) ignored")
+    seconds = summary.seconds + videos.seconds
     console.print(
-        f"Summary: {', '.join(parts)} in {summary.seconds:.1f} s → {escape(str(output))}",
+        f"Summary: {', '.join(parts)} in {seconds:.1f} s → {escape(str(output))}",
         highlight=False,
     )
     if failed:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import platform
 import shlex
 import signal
 import sys
@@ -184,8 +185,49 @@ def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]
     ]
 
 
+def _hardware(device: torch.device) -> str:
+    """``describe_device`` plus the CPU model on CPU (for the training summary)."""
+    name = describe_device(device)
+    if device.type != "cpu":
+        return name
+    model = platform.processor()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return f"{name}, {model}" if model else name
+
+
 def _finite_parameters(model: nn.Module) -> bool:
     return all(bool(torch.isfinite(p).all()) for p in model.parameters())
+
+
+class _Speedometer:
+    """Training images per second, smoothed over recent steps (host clock, no device sync)."""
+
+    def __init__(self, smoothing: float = 0.1) -> None:
+        self.smoothing = smoothing
+        self.last: float | None = None
+        self.seconds_per_image: float | None = None
+
+    def pause(self) -> None:
+        """Do not count the time until the next update (validation, loader start-up)."""
+        self.last = None
+
+    def update(self, images: int) -> float:
+        """Record a step of ``images`` images; returns the smoothed images per second."""
+        now = time.monotonic()
+        if self.last is not None and images > 0:
+            per_image = (now - self.last) / images
+            if self.seconds_per_image is None:
+                self.seconds_per_image = per_image
+            else:
+                self.seconds_per_image += self.smoothing * (per_image - self.seconds_per_image)
+        self.last = now
+        if not self.seconds_per_image:
+            return 0.0
+        return 1.0 / self.seconds_per_image
 
 
 class _StopRequest:
@@ -515,6 +557,32 @@ class _Trainer:
         return None
 
     def run(self) -> TrainResult:
+        """Set up, train until done or stopped, write the final files; see :func:`train`."""
+        self._announce(self._setup())
+        self.session_start = time.monotonic()
+        stopped = self._train_until_stop()
+        export_path = None
+        if self.config.export is not None and stopped != STOP_INTERRUPTED and self.is_main:
+            export_path = self._export()
+        distributed.barrier(self.context)
+        return TrainResult(
+            out_dir=self.folder.path,
+            last_path=self.folder.last,
+            best_path=self.folder.best if self.folder.best.is_file() else None,
+            export_path=export_path,
+            stopped=stopped,
+            epochs_completed=self.epoch,
+            step=self.step,
+            images_seen=self.images_seen,
+            hours=self._hours(),
+            best_metric=self.best_metric,
+            best_value=self.best_value,
+            last_record=self.history[-1] if self.history else None,
+            data=self.data_info,
+        )
+
+    def _setup(self) -> list[str]:
+        """Data, model, optimizer, sampler, val cache, restored state; returns notes."""
         config = self.config
         if self.resume_state is None and self.is_main and self.folder.has_run():
             raise UsageError(
@@ -527,7 +595,7 @@ class _Trainer:
         if self.device.type == "cuda" and not config.deterministic:
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
-        self.device_name = describe_device(self.device)
+        self.device_name = _hardware(self.device)
         bundle = self._open_data()
         self.train_dataset = bundle.train
         self.data_info = bundle.info.as_dict()
@@ -585,19 +653,31 @@ class _Trainer:
             self.grid_ab = torch.cat([b["ab"] for b in self.val_batches])[: config.samples]
         if not self.val_batches:
             notes.append("no validation images: best.pt follows the training loss")
+        if self.resume_state is not None and self.epoch >= config.epochs:
+            notes.append(
+                f"the run has already done its {config.epochs} epoch(s); raise --epochs to "
+                "train longer"
+            )
         if self.is_main:
             self.folder.path.mkdir(parents=True, exist_ok=True)
             self.folder.write_config(config.as_dict())
+        self.val_images = len(bundle.val)
+        self.data_description = bundle.info.describe()
+        self.parameters = model.num_parameters()
+        return notes
+
+    def _announce(self, notes: list[str]) -> None:
+        config = self.config
         self.observer.on_start(
             RunStart(
                 out_dir=str(self.folder.path),
                 device=self.device_name,
                 arch=config.arch,
                 head=config.head_name(),
-                parameters=model.num_parameters(),
-                data=bundle.info.describe(),
-                train_images=len(bundle.train),
-                val_images=len(bundle.val),
+                parameters=self.parameters,
+                data=self.data_description,
+                train_images=len(self.train_dataset),
+                val_images=self.val_images,
                 epochs=config.epochs,
                 steps_per_epoch=self.steps_per_epoch,
                 total_steps=self.total_steps,
@@ -610,7 +690,9 @@ class _Trainer:
                 notes=notes,
             )
         )
-        self.session_start = time.monotonic()
+
+    def _train_until_stop(self) -> str:
+        """The epochs, then the last.pt of the stop (after validating a partial epoch)."""
         stopped = STOP_FINISHED
         with self.stop.installed():
             try:
@@ -635,25 +717,7 @@ class _Trainer:
                 )
             else:
                 self._save_last(stopped)
-        export_path = None
-        if config.export is not None and stopped != STOP_INTERRUPTED and self.is_main:
-            export_path = self._export()
-        distributed.barrier(self.context)
-        return TrainResult(
-            out_dir=self.folder.path,
-            last_path=self.folder.last,
-            best_path=self.folder.best if self.folder.best.is_file() else None,
-            export_path=export_path,
-            stopped=stopped,
-            epochs_completed=self.epoch,
-            step=self.step,
-            images_seen=self.images_seen,
-            hours=self._hours(),
-            best_metric=self.best_metric,
-            best_value=self.best_value,
-            last_record=self.history[-1] if self.history else None,
-            data=self.data_info,
-        )
+        return stopped
 
     def _epochs(self) -> str:
         """Train until the last epoch or a stop request; returns why it stopped."""
@@ -664,11 +728,10 @@ class _Trainer:
         memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
         log_every = config.log_every
         images_per_step = config.batch_size * context.world_size
-        last_log_time = time.monotonic()
-        last_log_images = self.images_seen
-        speed = 0.0
+        speedometer = _Speedometer()
         while self.epoch < config.epochs:
             epoch_start = time.monotonic()
+            speedometer.pause()  # data loader start-up and validation are not training speed
             self.train_dataset.set_epoch(self.epoch)
             self.sampler.set_epoch(self.epoch, skip=self.step_in_epoch * config.batch_size)
             if self.step_in_epoch == 0:
@@ -725,14 +788,9 @@ class _Trainer:
                     logged = float(log_total) / (log_count * context.world_size)
                     if not math.isfinite(logged):
                         raise self._nan_error(f"the loss is {logged}")
-                    now = time.monotonic()
-                    speed = (self.images_seen - last_log_images) / max(1e-9, now - last_log_time)
-                    last_log_time, last_log_images = now, self.images_seen
                     log_total.zero_()
                     log_count = 0
-                elif speed == 0.0:
-                    now = time.monotonic()
-                    speed = (self.images_seen - last_log_images) / max(1e-9, now - last_log_time)
+                speed = speedometer.update(lightness.shape[0] * context.world_size)
                 self.observer.on_step(
                     StepUpdate(
                         epoch=self.epoch + 1,

@@ -103,7 +103,10 @@ def format_record(record: dict[str, Any]) -> str:
         parts.append(f"PSNR {record['val_psnr']:.2f} dB")
     if record.get("val_colorfulness") is not None:
         parts.append(f"colourfulness {record['val_colorfulness']:.1f}")
-    where = f"epoch {record['epoch']:g}" + ("" if record.get("complete", True) else " (partial)")
+    if record.get("complete", True):
+        where = f"epoch {record['epoch']:g}"
+    else:
+        where = f"epoch {record['epoch']:.2f} (partial)"
     text = f"{where}: " + ", ".join(part for part in parts if part)
     return text + (" [best]" if record.get("best") else "")
 

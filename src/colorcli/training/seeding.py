@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import signal
 from typing import Any
 
 import numpy as np
@@ -23,11 +24,14 @@ def seed_everything(seed: int, *, deterministic: bool = False) -> None:
 
 
 def seed_worker(worker_id: int) -> None:
-    """``worker_init_fn``: derive Python and NumPy seeds from the worker's torch seed.
+    """``worker_init_fn``: seed Python and NumPy from the worker's torch seed; ignore Ctrl-C.
 
     Augmentation itself is seeded per item (see :class:`colorcli.data.ColorDataset`), so
-    this only keeps any other library randomness in workers reproducible.
+    the seeds only keep any other library randomness in workers reproducible. Workers
+    ignore SIGINT so that a Ctrl-C reaches the training loop, which stops between steps
+    and shuts them down, instead of killing them mid-batch.
     """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     seed = torch.initial_seed() % 2**32
     random.seed(seed)
     np.random.seed(seed)
