@@ -13,9 +13,7 @@ optimizer state; :func:`read_checkpoint` accepts both.
 
 from __future__ import annotations
 
-import os
 import pickle
-import tempfile
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -25,6 +23,7 @@ import torch
 from torch import Tensor
 
 from colorcli import __version__
+from colorcli.atomic import atomic_write
 from colorcli.errors import CheckpointError, ModelError
 from colorcli.models import ColorModel, get_model, list_models
 
@@ -64,20 +63,7 @@ def checkpoint_from_model(
 
 def save_checkpoint(path: str | Path, checkpoint: dict[str, Any]) -> None:
     """Write ``checkpoint`` to ``path`` atomically (temp file in the same folder, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(
-        prefix=f".{path.name}.", suffix=".partial", dir=path.parent
-    )
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            torch.save(checkpoint, stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda stream: torch.save(checkpoint, stream))
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import cv2
 import numpy as np
@@ -67,7 +67,11 @@ class RunSummary:
     failed: list[JobResult] = field(default_factory=list)
     seconds: float = 0.0
     stage_seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
-    """Time spent in each stage, summed over images (stages overlap across threads)."""
+    """Wall time spent in each stage, summed over images (stages overlap across threads)."""
+    stage_cpu_seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
+    """CPU time of the thread running each stage, summed over images; unlike wall time it
+    does not grow when other processes compete for the cores (torch's own intra-op threads
+    are not counted, so ``model`` is exact only when torch runs one thread)."""
     workers: int = 0
     """Worker threads used (0: everything ran in the calling thread)."""
 
@@ -133,6 +137,20 @@ def _check_inside(output: Path, root: Path | None) -> None:
         raise ImageError(f"{output}: refusing to write outside the output folder (via {parent})")
 
 
+class _Clock:
+    """Wall and thread-CPU time since the last :meth:`lap`."""
+
+    def __init__(self) -> None:
+        self.wall = time.perf_counter()
+        self.cpu = time.thread_time()
+
+    def lap(self) -> tuple[float, float]:
+        wall, cpu = time.perf_counter(), time.thread_time()
+        elapsed = (wall - self.wall, cpu - self.cpu)
+        self.wall, self.cpu = wall, cpu
+        return elapsed
+
+
 @dataclass(eq=False)
 class _Loaded:
     """An image read and prepared by a worker, waiting for the model."""
@@ -141,8 +159,9 @@ class _Loaded:
     image: LoadedImage
     model_input: ModelInput | None
     """None once the model has run (frees it early)."""
-    read_seconds: float
-    prepare_seconds: float
+    read_time: tuple[float, float]
+    prepare_time: tuple[float, float]
+    """(wall, cpu) seconds."""
 
     @property
     def pixels(self) -> int:
@@ -154,8 +173,9 @@ class _Written:
     """A finished job with the time its join and write took."""
 
     result: JobResult
-    join_seconds: float = 0.0
-    write_seconds: float = 0.0
+    join_time: tuple[float, float] = (0.0, 0.0)
+    write_time: tuple[float, float] = (0.0, 0.0)
+    """(wall, cpu) seconds."""
 
 
 class _Inline:
@@ -267,23 +287,24 @@ class _Run:
 
     def next_read(self) -> _Loaded | JobResult:
         """The oldest read's outcome (job order), reporting writes that finish meanwhile."""
-        job, pixels, future = self.reads[0]
+        _, pixels, future = self.reads[0]
         while not future.done():
-            wait([future, *self.writes], return_when=FIRST_COMPLETED)
+            waiting: list[Future[Any]] = [future, *self.writes]
+            wait(waiting, return_when=FIRST_COMPLETED)
             self.reap_writes(block=False)
         self.reads.popleft()
         loaded = future.result()
         if isinstance(loaded, JobResult):
             self.pixels_in_flight -= pixels
             return loaded
-        self.summary.stage_seconds["read"] += loaded.read_seconds
-        self.summary.stage_seconds["prepare"] += loaded.prepare_seconds
+        self.add_time("read", loaded.read_time)
+        self.add_time("prepare", loaded.prepare_time)
         self.pixels_in_flight += loaded.pixels - pixels  # the header may have been wrong
         return loaded
 
     def flush(self, batch: list[_Loaded]) -> None:
         """Run the model on ``batch`` and queue each image's join and write."""
-        started = time.perf_counter()
+        clock = _Clock()
         try:
             abs_ = self.colorizer.predict([_model_input(item) for item in batch])
         except (RuntimeError, ValueError) as error:  # e.g. out of memory on the device
@@ -294,7 +315,7 @@ class _Run:
                 )
             return
         finally:
-            self.summary.stage_seconds["model"] += time.perf_counter() - started
+            self.add_time("model", clock.lap())
         for item, ab in zip(batch, abs_, strict=True):
             item.model_input = None
             while len(self.writes) >= self.write_behind:
@@ -310,17 +331,21 @@ class _Run:
         for future in [f for f in self.writes if f.done()]:
             self.pixels_in_flight -= self.writes.pop(future)
             written = future.result()
-            self.summary.stage_seconds["join"] += written.join_seconds
-            self.summary.stage_seconds["write"] += written.write_seconds
+            self.add_time("join", written.join_time)
+            self.add_time("write", written.write_time)
             self.report(written.result)
+
+    def add_time(self, stage: str, elapsed: tuple[float, float]) -> None:
+        self.summary.stage_seconds[stage] += elapsed[0]
+        self.summary.stage_cpu_seconds[stage] += elapsed[1]
 
     def cancel(self) -> None:
         """Stop: cancel queued tasks, tell running ones to give up, wait for them."""
         self.stop.set()
-        for _, _, future in self.reads:
-            future.cancel()
-        for future in self.writes:
-            future.cancel()
+        for _, _, read in self.reads:
+            read.cancel()
+        for write in self.writes:
+            write.cancel()
         self.executor.shutdown(wait=True, cancel_futures=True)
 
     # ----------------------------------------------------------------- worker threads
@@ -330,18 +355,16 @@ class _Run:
         try:
             if self.stop.is_set():
                 return JobResult(job, "failed", f"{job.source}: interrupted")
-            started = time.perf_counter()
+            clock = _Clock()
             try:
                 image = read_image(job.source, max_pixels=self.settings.max_pixels)
             except ColorcliError as error:
                 return JobResult(job, "failed", str(error))
             if self.settings.skip_color and not image.is_grayscale:
                 return JobResult(job, "skipped", "already in colour (--skip-color)")
-            read_done = time.perf_counter()
+            read_time = clock.lap()
             model_input = prepare_input(image.pixels, self.colorizer.size)
-            return _Loaded(
-                job, image, model_input, read_done - started, time.perf_counter() - read_done
-            )
+            return _Loaded(job, image, model_input, read_time, clock.lap())
         except Exception as error:  # a bug or an exhausted resource: this file fails alone
             return _unexpected(job, error)
 
@@ -351,15 +374,15 @@ class _Run:
         try:
             if self.stop.is_set():
                 return _Written(JobResult(job, "failed", f"{job.source}: interrupted"))
-            started = time.perf_counter()
+            clock = _Clock()
             gray = _gray_view(image.pixels) if self.settings.compare else None
             # in place: the input is not needed any more, and a full-size copy is saved
             colour = self.colorizer.join(image.pixels, ab, out=image.pixels)
-            joined = time.perf_counter()
+            join_time = clock.lap()
             if self.stop.is_set():
                 return _Written(JobResult(job, "failed", f"{job.source}: interrupted"))
             result = _write(job, image, colour, self.settings, gray)
-            return _Written(result, joined - started, time.perf_counter() - joined)
+            return _Written(result, join_time, clock.lap())
         except Exception as error:  # a bug or an exhausted resource: this file fails alone
             return _Written(_unexpected(job, error))
 

@@ -33,7 +33,7 @@ import numpy as np
 from colorcli.errors import ColorcliError, VideoError
 from colorcli.imageio import DEFAULT_MAX_PIXELS
 from colorcli.jobs import VIDEO_OUTPUT_EXTENSIONS, Job
-from colorcli.pipeline import Colorizer, join_full_resolution, predict_ab, prepare_input
+from colorcli.pipeline import Colorizer, prepare_input
 from colorcli.temporal import MAX_STRENGTH, SCENE_CUT_THRESHOLD, TemporalSmoother
 
 __all__ = [
@@ -497,21 +497,14 @@ def colorize_video(
             rgb = [cv2.cvtColor(frame[:height, :width], cv2.COLOR_BGR2RGB) for frame in batch]
             inputs = [prepare_input(pixels, colorizer.size) for pixels in rgb]
             try:
-                predicted = predict_ab(
-                    colorizer.model,
-                    inputs,
-                    device=colorizer.device,
-                    autocast_dtype=getattr(colorizer, "autocast_dtype", None),
-                )
+                predicted = colorizer.predict(inputs)
             except RuntimeError as error:  # e.g. out of memory on the device
                 raise VideoError(f"{source}: colourizing failed: {error}") from error
             for pixels, item, ab in zip(rgb, inputs, predicted, strict=True):
                 rows, cols = item.content
                 smoothed = smoother.update(item.lightness[0, :rows, :cols], ab)
-                colour = join_full_resolution(
-                    pixels, smoothed, saturation=colorizer.saturation, device=colorizer.device
-                )
-                writer.write(cv2.cvtColor(colour, cv2.COLOR_RGB2BGR))
+                colour = colorizer.join(pixels, smoothed, out=pixels)  # our own copy: reuse it
+                writer.write(cv2.cvtColor(colour, cv2.COLOR_RGB2BGR, dst=colour))
             frames += len(batch)
             if on_progress is not None:
                 seconds = time.perf_counter() - started

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from enum import Enum
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from colorcli.imageio import DEFAULT_MAX_PIXELS
 from colorcli.jobs import plan_jobs
 from colorcli.pipeline import DEFAULT_SIZE, Colorizer
 from colorcli.runner import ColorizeSettings, JobResult, colorize_jobs
+from colorcli.sharding import local_rank_device, parse_shard, select_shard
 from colorcli.video import DEFAULT_TEMPORAL, VideoSettings
 
 
@@ -90,9 +92,29 @@ def colorize_command(
         max=0.95,
         help="Video: smooth colour over frames, weight of the past (0 = off).",
     ),
+    shard: str = typer.Option(
+        None,
+        "--shard",
+        help="Do only part K of N (K/N, 1-based) of the sorted inputs, for N machines or GPUs "
+        "writing one output tree; auto reads torchrun's RANK/WORLD_SIZE or a Slurm array's "
+        "task id.",
+        show_default=False,
+    ),
+    workers: int = typer.Option(
+        None,
+        "--workers",
+        min=0,
+        help="Threads that decode, join and encode [default: from the CPU count]; 0 runs "
+        "everything in one thread.",
+        show_default=False,
+    ),
+    compile_model: bool = typer.Option(
+        False, "--compile", help="Run the model through torch.compile (slow start, faster GPU)."
+    ),
 ) -> None:
     """Colourize grayscale photos and films: INPUT files and folders into OUTPUT."""
     with reported_errors():
+        chosen_shard = parse_shard(shard) if shard is not None else None
         plan = plan_jobs(
             inputs,
             output,
@@ -101,6 +123,12 @@ def colorize_command(
             suffix=suffix,
             video_ext=video_ext.value,
         )
+        if chosen_shard is not None:
+            plan.jobs = select_shard(plan.jobs, chosen_shard)
+            if chosen_shard.index != 1:
+                plan.refused = []  # shard 1 reports them, so the shards' union is one run's
+            if device == "auto":  # one GPU per local rank under torchrun
+                device = local_rank_device(os.environ)
         image_jobs = [job for job in plan.jobs if job.kind == "image"]
         video_jobs = [job for job in plan.jobs if job.kind == "video"]
         if not plan.jobs and not plan.refused:
@@ -111,10 +139,18 @@ def colorize_command(
         compute = resolve_device(device)
         with download_progress() as on_bytes:
             loaded = load_model(model, device=compute, progress=on_bytes)
-        colorizer = Colorizer(loaded, device=compute, size=size, saturation=saturation, half=half)
+        colorizer = Colorizer(
+            loaded,
+            device=compute,
+            size=size,
+            saturation=saturation,
+            half=half,
+            compile=compile_model,
+        )
         err_console.print(
             f"colorcli: {len(image_jobs)} image(s)"
             + (f", {len(video_jobs)} video(s)" if video_jobs else "")
+            + (f" (shard {chosen_shard})" if chosen_shard is not None else "")
             + f", model {model or 'default'} "
             f"({loaded.arch}), device {describe_device(compute)}, size {colorizer.size}",
             highlight=False,
@@ -126,6 +162,7 @@ def colorize_command(
             batch_size=batch_size,
             max_pixels=max_pixels,
             out_root=output,
+            workers=workers,
         )
         progress = Progress(
             TextColumn("[progress.description]{task.description}"),

@@ -15,7 +15,6 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torchvision.models import resnet
 
 from colorcli.models._pretrained import load_cached_weights
 from colorcli.models._registry import register_model
@@ -30,6 +29,9 @@ class FusionBody(Body):
 
     def __init__(self, width: int = 32, embed_size: int = 224, pretrained: bool = False) -> None:
         super().__init__()
+        # imported here: torchvision.models costs seconds at start-up, and most runs never build it
+        from torchvision.models import resnet
+
         w = width
         self.encoder = nn.Sequential(
             conv_bn_relu(1, 2 * w, stride=2),

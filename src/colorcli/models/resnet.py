@@ -11,7 +11,6 @@ averaging conv1's RGB filters into one channel.
 from __future__ import annotations
 
 from torch import Tensor, nn
-from torchvision.models import resnet
 
 from colorcli.models._pretrained import gray_first_conv, load_cached_weights
 from colorcli.models._registry import register_model
@@ -25,6 +24,9 @@ class ResNetBody(Body):
 
     def __init__(self, depth: int, *, layers: int, pretrained: bool) -> None:
         super().__init__()
+        # imported here: torchvision.models costs seconds at start-up, and most runs never build it
+        from torchvision.models import resnet
+
         if layers not in _CHANNELS:
             raise ValueError(f"layers must be 2 or 3, got {layers}")
         builder = resnet.resnet18 if depth == 18 else resnet.resnet34

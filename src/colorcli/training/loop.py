@@ -495,11 +495,15 @@ class _Trainer:
                 self.folder.save(self.folder.best, self._state())
         if self.is_main:
             self.folder.write_metrics(self.history)
+            # whole epochs, plus where a stopped run stands now
+            shown = [r for r in self.history if r["complete"]]
+            if not self.history[-1]["complete"]:
+                shown.append(self.history[-1])
             save_image(
                 loss_curve_image(
-                    [r["epoch"] for r in self.history],
-                    [r["train_loss"] for r in self.history],
-                    [r["val_loss"] for r in self.history],
+                    [r["epoch"] for r in shown],
+                    [r["train_loss"] for r in shown],
+                    [r["val_loss"] for r in shown],
                     title=f"{self.config.arch} {self.config.head_name()}: loss per epoch",
                 ),
                 self.folder.loss_curve,
@@ -563,7 +567,7 @@ class _Trainer:
         stopped = self._train_until_stop()
         export_path = None
         if self.config.export is not None and stopped != STOP_INTERRUPTED and self.is_main:
-            export_path = self._export()
+            export_path = self._export(stopped)
         distributed.barrier(self.context)
         return TrainResult(
             out_dir=self.folder.path,
@@ -842,7 +846,7 @@ class _Trainer:
             remaining = budget if remaining is None else min(remaining, budget)
         return remaining
 
-    def _export(self) -> Path:
+    def _export(self, stopped: str) -> Path:
         """Write the slim inference checkpoint of the best (else last) weights."""
         config = self.config
         assert config.export is not None
@@ -850,7 +854,7 @@ class _Trainer:
         source = self.folder.best if self.folder.best.is_file() else self.folder.last
         state = read_training_state(source)
         model = model_from_checkpoint(state["model"], source=str(source))
-        summary = self._summary()
+        summary = self._summary(stopped)
         summary["weights_from"] = f"{source.name} (step {state['step']})"
         save_checkpoint(
             path,

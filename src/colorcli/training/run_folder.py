@@ -19,9 +19,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import pickle
-import tempfile
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,6 +27,7 @@ from typing import Any
 
 import torch
 
+from colorcli.atomic import atomic_write
 from colorcli.checkpoint import save_checkpoint
 from colorcli.errors import CheckpointError
 
@@ -123,15 +122,7 @@ def _csv_value(value: Any) -> Any:
 
 
 def _write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
-            stream.write(text)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda stream: stream.write(text.encode("utf-8")))
 
 
 def resolve_resume_path(resume: str | Path | None, out: str | Path | None) -> Path:
