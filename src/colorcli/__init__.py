@@ -16,6 +16,7 @@ from colorcli.errors import (
     ModelError,
     TrainingError,
     UsageError,
+    VideoError,
 )
 from colorcli.imageio import read_image, write_image
 from colorcli.models import ColorModel, get_model, list_models, register_model
@@ -34,7 +35,9 @@ __all__ = [
     "ModelError",
     "TrainingError",
     "UsageError",
+    "VideoError",
     "__version__",
+    "colorize_video",
     "evaluate",
     "find_eval_images",
     "get_model",

@@ -14,7 +14,7 @@ def partial_path(path: Path) -> Path:
     return path.parent / f".{path.name[:200]}.{secrets.token_hex(4)}.partial"
 
 
-def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None]) -> None:
+def atomic_write(path: str | Path, write: Callable[[IO[bytes]], object]) -> None:
     """Call ``write(stream)`` on a temporary file, fsync it and move it over ``path``.
 
     The file gets the usual permissions (0666 less the umask). On any failure the temporary
