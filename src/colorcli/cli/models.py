@@ -95,7 +95,7 @@ def list_command() -> None:
             _count(entry.params),
             _size(entry.size),
             _where(entry),
-            Text(", ".join(f"{key} {value:.4g}" for key, value in list(entry.metrics.items())[:3])),
+            Text(_key_metrics(entry.metrics)),
         )
     console.print(table)
 
@@ -170,6 +170,21 @@ def remove_command(
                 )
             if hub.shipped_path(entry).exists():
                 _say(f"{entry.name}: kept the copy shipped with colorcli")
+
+
+_KEY_METRICS = ("psnr", "deltae", "colorfulness")
+
+
+def _key_metrics(metrics: dict[str, float]) -> str:
+    """PSNR, CIEDE2000 and colourfulness with the gray baseline beside each, when recorded."""
+    keys = [key for key in _KEY_METRICS if key in metrics] or list(metrics)[:3]
+    parts = []
+    for key in keys:
+        gray = metrics.get(f"gray_{key}")
+        parts.append(
+            f"{key} {metrics[key]:.4g}" + (f" (gray {gray:.4g})" if gray is not None else "")
+        )
+    return ", ".join(parts)
 
 
 def _say(message: str) -> None:
