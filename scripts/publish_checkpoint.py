@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from colorcli.checkpoint import model_from_checkpoint, read_checkpoint
+from colorcli.checkpoint import model_from_checkpoint, read_checkpoint, save_checkpoint
 from colorcli.hub import publish_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
@@ -63,9 +63,17 @@ def main() -> None:
     parser.add_argument("--eval-row", help="row name of this model in the eval JSON")
     parser.add_argument("--default", action="store_true", help="make it the default model")
     parser.add_argument("--alias", action="append", default=[])
+    parser.add_argument(
+        "--inference-size", type=int, help="record the --size this model colours best at"
+    )
     args = parser.parse_args()
 
     checkpoint = read_checkpoint(args.checkpoint)
+    if args.inference_size:
+        checkpoint["inference_size"] = args.inference_size
+        source = args.checkpoint.with_name(f".{args.checkpoint.stem}.sized.pt")
+        save_checkpoint(source, checkpoint)
+        args.checkpoint = source
     model = model_from_checkpoint(checkpoint, source=str(args.checkpoint))
     training = checkpoint.get("training", {})
     data = training.get("data", {})

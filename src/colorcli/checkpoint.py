@@ -5,7 +5,8 @@ A checkpoint is a plain dict of tensors and JSON-able metadata, loaded with
 
     {"format": "colorcli.checkpoint", "version": 1, "arch": "unet",
      "config": {...get_model keywords...}, "state_dict": {...},
-     "training": {...summary...}, "metrics": {...}, "colorcli_version": "0.1.0"}
+     "training": {...summary...}, "metrics": {...}, "colorcli_version": "0.1.0",
+     "inference_size": 128}  # optional: the --size this model colours best at
 
 Training checkpoints (``last.pt``) wrap one under the key ``"model"`` next to the
 optimizer state; :func:`read_checkpoint` accepts both.
@@ -17,7 +18,7 @@ import pickle
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import torch
 from torch import Tensor
@@ -49,7 +50,7 @@ def checkpoint_from_model(
         if half and value.is_floating_point():
             value = value.half()
         state[key] = value.clone()
-    return {
+    checkpoint: dict[str, Any] = {
         "format": CHECKPOINT_FORMAT,
         "version": CHECKPOINT_VERSION,
         "arch": model.arch,
@@ -59,11 +60,33 @@ def checkpoint_from_model(
         "metrics": dict(metrics or {}),
         "colorcli_version": __version__,
     }
+    if model.inference_size is not None:
+        checkpoint["inference_size"] = int(model.inference_size)
+    return checkpoint
 
 
 def save_checkpoint(path: str | Path, checkpoint: dict[str, Any]) -> None:
-    """Write ``checkpoint`` to ``path`` atomically (temp file in the same folder, then rename)."""
-    atomic_write(path, lambda stream: torch.save(checkpoint, stream))
+    """Write ``checkpoint`` to ``path`` atomically (temp file in the same folder, then rename).
+
+    Raises:
+        CheckpointError: the file cannot be written (disk full, read-only folder, …); an
+            existing file at ``path`` is left as it was.
+    """
+    try:
+        atomic_write(path, lambda stream: _save(checkpoint, stream))
+    except OSError as error:
+        raise CheckpointError(f"{path}: cannot write: {error.strerror or error}") from None
+
+
+def _save(checkpoint: dict[str, Any], stream: IO[bytes]) -> None:
+    try:
+        torch.save(checkpoint, stream)
+    except RuntimeError as error:
+        # after a failed write (disk full) torch's zip writer fails to close, and its
+        # RuntimeError ("unexpected pos") would hide the OSError that says why
+        if isinstance(error.__context__, OSError):
+            raise error.__context__ from None
+        raise
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -89,9 +112,8 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else "unpickling failed"
         raise CheckpointError(
-            f"{path}: refused: not a plain weights checkpoint (weights_only load failed: {first})"
+            f"{path}: refused: not a plain weights checkpoint ({unpickling_reason(error)})"
         ) from None
     except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
@@ -105,6 +127,8 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(
             f"{path}: not a colorcli checkpoint (missing {', '.join(missing) or 'format tag'})"
         )
+    if not isinstance(data["version"], int) or isinstance(data["version"], bool):
+        raise CheckpointError(f"{path}: checkpoint version is not a number: {data['version']!r}")
     if data["version"] > CHECKPOINT_VERSION:
         raise CheckpointError(
             f"{path}: checkpoint version {data['version']} is newer than this colorcli "
@@ -113,20 +137,38 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     return data
 
 
+def unpickling_reason(error: pickle.UnpicklingError) -> str:
+    """The informative line of ``torch.load(weights_only=True)``'s refusal.
+
+    Torch's message opens with general advice; the line naming what was refused (for
+    example ``Trying to load unsupported GLOBAL posix.system``) comes later.
+    """
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    for line in lines:
+        if "unsupported" in line.lower() or "GLOBAL" in line:
+            return f"weights_only load refused it: {line.removeprefix('WeightsUnpickler error: ')}"
+    return f"weights_only load failed: {lines[0]}" if lines else "unpickling failed"
+
+
 def model_from_checkpoint(checkpoint: dict[str, Any], source: str = "checkpoint") -> ColorModel:
     """Rebuild the exact model a checkpoint describes and load its weights (float32, eval mode).
 
     Raises:
         CheckpointError: unknown architecture, bad configuration, missing or unexpected keys,
-            wrong shapes.
+            wrong shapes or dtypes, NaN or infinite weights.
     """
+    if not isinstance(checkpoint, dict) or "arch" not in checkpoint:
+        raise CheckpointError(f"{source}: not a colorcli checkpoint (no architecture name)")
     arch = checkpoint["arch"]
-    if arch not in list_models():
+    if not isinstance(arch, str) or arch not in list_models():
         raise CheckpointError(
             f"{source}: unknown architecture {arch!r}; this colorcli knows "
             f"{', '.join(list_models())}"
         )
-    config = dict(checkpoint["config"])
+    config = checkpoint.get("config")
+    if not isinstance(config, dict) or not all(isinstance(key, str) for key in config):
+        raise CheckpointError(f"{source}: bad model configuration: {config!r:.80}")
+    config = dict(config)
     config.pop("pretrained", None)  # weights come from the checkpoint, never from the hub
     try:
         model = get_model(arch, **config)
@@ -152,7 +194,19 @@ def model_from_checkpoint(checkpoint: dict[str, Any], source: str = "checkpoint"
                 f"{source}: weights do not match {arch!r}: {key} has shape {got}, "
                 f"expected {tuple(expected[key].shape)}"
             )
+        if value.is_floating_point() != expected[key].is_floating_point() or value.is_complex():
+            raise CheckpointError(
+                f"{source}: weights do not match {arch!r}: {key} is {value.dtype}, "
+                f"expected {expected[key].dtype}"
+            )
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            raise CheckpointError(f"{source}: {key} holds NaN or infinite weights")
     model.load_state_dict(state)
+    inference_size = checkpoint.get("inference_size")
+    if inference_size is not None:
+        if not isinstance(inference_size, int) or not 8 <= inference_size <= 4096:
+            raise CheckpointError(f"{source}: bad inference_size {inference_size!r}")
+        model.inference_size = inference_size
     model.eval()
     return model
 

@@ -160,3 +160,11 @@ def test_gamut_head_with_fitted_bins_and_rebalancing() -> None:
     model.head.set_palette(centres, weights)
     assert model.config["num_classes"] == len(centres)
     assert model.head.rebalance and model.head.soft_encoding
+
+
+def test_inference_size_travels_in_the_checkpoint(tmp_path: Path) -> None:
+    model = _model("tiny", None)
+    assert model.inference_size is None
+    model.inference_size = 128
+    save_checkpoint(tmp_path / "m.pt", checkpoint_from_model(model))
+    assert model_from_checkpoint(read_checkpoint(tmp_path / "m.pt")).inference_size == 128

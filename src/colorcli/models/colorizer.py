@@ -38,6 +38,8 @@ class ColorModel(nn.Module):
         self.body = body
         self.head = head
         self.config = dict(config)
+        self.inference_size: int | None = None
+        """Long side of L this model colours best at (measured when published), if known."""
 
     @property
     def is_classifier(self) -> bool:
