@@ -18,7 +18,13 @@ from colorcli.imageio import read_image, write_image
 from colorcli.jobs import Job, plan_jobs
 from colorcli.models import get_model
 from colorcli.pipeline import Colorizer, ModelInput
-from colorcli.runner import ColorizeSettings, JobResult, colorize_jobs, default_workers
+from colorcli.runner import (
+    ColorizeSettings,
+    JobResult,
+    colorize_jobs,
+    default_workers,
+    model_threads,
+)
 
 
 def _picture(width: int, height: int, seed: int, colour: bool = False) -> Image.Image:
@@ -316,10 +322,11 @@ def test_thread_settings_are_restored(folder: Path, colorizer: Colorizer, tmp_pa
 
 def test_default_workers_share_the_cores() -> None:
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
-    assert default_workers(cpu, 2) == 1
-    assert default_workers(cpu, 16) == 8
+    assert default_workers(cpu, 2) == 2
+    assert default_workers(cpu, 64) == 16
     assert default_workers(cuda, 16) == 15
     assert default_workers(cuda, 1) == 2
+    assert (model_threads(2), model_threads(1), model_threads(16)) == (1, 1, 8)
 
 
 def test_negative_workers_are_refused(colorizer: Colorizer) -> None:

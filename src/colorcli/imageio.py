@@ -24,7 +24,6 @@ import io
 import math
 import os
 import re
-import secrets
 import struct
 import zlib
 from collections.abc import Callable, Iterator
@@ -36,6 +35,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageCms, ImageFile, UnidentifiedImageError, features
 
+from colorcli.atomic import partial_path, writer_lock
 from colorcli.errors import ImageError, UsageError
 
 __all__ = [
@@ -900,21 +900,25 @@ def _write_png_with_metadata(
 
 def _write_atomically(path: Path, encode: Callable[[IO[bytes]], None], *, overwrite: bool) -> None:
     directory = path.parent
-    partial = directory / f".{path.name[:200]}.{secrets.token_hex(4)}.partial"
+    partial = partial_path(path)
     try:
-        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        with os.fdopen(fd, "wb") as file:
-            encode(file)
-            file.flush()
-            os.fsync(file.fileno())
-        _publish(partial, path, overwrite=overwrite)
+        file = os.fdopen(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), "wb")
+        # the lock tells a later run's stale-partial cleanup that this file is in use
+        with writer_lock(file.fileno()):
+            with file:
+                encode(file)
+                file.flush()
+                os.fsync(file.fileno())
+            _publish(partial, path, overwrite=overwrite)
     except MemoryError as e:
         raise ImageError(f"{path}: not enough memory to encode the image") from e
     except _ENCODE_ERRORS as e:
         reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
         raise ImageError(f"{path}: cannot write: {reason}") from e
     finally:
-        with contextlib.suppress(FileNotFoundError):
+        # OSError, not just "not found": on a read-only file system, or with a name too long,
+        # unlink fails too and must not hide the error above
+        with contextlib.suppress(OSError):
             os.unlink(partial)
     _fsync_directory(directory)
 

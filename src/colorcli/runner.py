@@ -32,6 +32,7 @@ import cv2
 import numpy as np
 import torch
 
+from colorcli.atomic import remove_stale_partials
 from colorcli.errors import ColorcliError, ImageError
 from colorcli.imageio import DEFAULT_MAX_PIXELS, LoadedImage, probe_size, read_image, write_image
 from colorcli.jobs import Job
@@ -40,7 +41,7 @@ from colorcli.pipeline import Colorizer, ModelInput, join_full_resolution, prepa
 BATCH_PIXEL_BUDGET = 48_000_000
 """A batch is flushed early once its full-size images hold this many pixels (bounds memory)."""
 
-PIXEL_BUDGET = 64_000_000
+PIXEL_BUDGET = 32_000_000
 """Default bound on the pixels of all images in flight (read, batched or being written)."""
 
 STAGES = ("read", "prepare", "model", "join", "write")
@@ -117,16 +118,21 @@ def cpu_count() -> int:
 
 
 def default_workers(device: torch.device, cpus: int | None = None) -> int:
-    """Worker threads for a run on ``device``.
+    """Worker threads for a run on ``device``: one per core (at most 16 on CPU, 32 on GPU).
 
-    On CPU half the cores go to workers and the rest to the model's torch threads (on 2
-    cores: one each, so decoding, joining and encoding overlap the model instead of
-    competing with it). On a GPU nearly every core decodes and encodes.
+    On CPU the model's torch threads are set to half the cores for the run (see
+    :func:`model_threads`): a light model leaves most of the work to the workers, a heavy
+    one keeps half the machine, and the two never oversubscribe it by more than half.
     """
     cpus = cpus or cpu_count()
     if device.type == "cpu":
-        return max(1, cpus // 2)
+        return max(1, min(16, cpus))
     return max(2, min(32, cpus - 1))
+
+
+def model_threads(cpus: int | None = None) -> int:
+    """torch threads during a CPU run with workers: half the cores, at least one."""
+    return max(1, (cpus or cpu_count()) // 2)
 
 
 def _check_inside(output: Path, root: Path | None) -> None:
@@ -251,6 +257,7 @@ class _Run:
                     continue
                 batch.append(loaded)
                 batch_pixels += loaded.pixels
+                del loaded  # a stale name would keep a full-size image alive past its write
                 if len(batch) >= self.settings.batch_size or batch_pixels >= BATCH_PIXEL_BUDGET:
                     self.flush(batch)
                     batch, batch_pixels = [], 0
@@ -268,7 +275,8 @@ class _Run:
         """Start reading jobs while the read-ahead and pixel budgets allow."""
         while upcoming is not None and len(self.reads) < self.read_ahead:
             job = upcoming
-            if not self.settings.overwrite and (job.output.exists() or job.output.is_symlink()):
+            # lexists: a link counts, and a name too long for the file system does not raise
+            if not self.settings.overwrite and os.path.lexists(job.output):
                 self.report(JobResult(job, "skipped", "output exists (use --overwrite to redo it)"))
                 upcoming = next(pending, None)
                 continue
@@ -391,8 +399,9 @@ class _Run:
 def _thread_settings(device: torch.device, workers: int) -> Iterator[None]:
     """Share the cores between workers and torch for the run; restore the settings after.
 
-    OpenCV's own thread pool is turned off (workers already run in parallel). On CPU,
-    torch gets the cores the workers leave, so that the two do not oversubscribe them.
+    OpenCV's own thread pool is turned off (workers already run in parallel); on CPU
+    torch gets :func:`model_threads` (its setting is process-wide: the joins in the
+    workers use it too).
     """
     if workers == 0:
         yield
@@ -402,7 +411,7 @@ def _thread_settings(device: torch.device, workers: int) -> Iterator[None]:
     try:
         cv2.setNumThreads(1)
         if device.type == "cpu":
-            torch.set_num_threads(max(1, cpu_count() - workers))
+            torch.set_num_threads(model_threads())
         yield
     finally:
         cv2.setNumThreads(cv2_threads)
@@ -429,6 +438,11 @@ def colorize_jobs(
         workers = default_workers(colorizer.device)
     if workers < 0:
         raise ValueError(f"workers must be >= 0, got {workers}")
+    # temporary files a killed run left (only ours: exact name pattern, not locked by a writer)
+    targets = [job.output for job in jobs]
+    remove_stale_partials(
+        targets + [compare_path(t) for t in targets] if settings.compare else targets
+    )
     with _thread_settings(colorizer.device, workers):
         executor: ThreadPoolExecutor | _Inline
         if workers:

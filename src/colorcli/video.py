@@ -30,6 +30,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
+from colorcli.atomic import short_name
 from colorcli.errors import ColorcliError, VideoError
 from colorcli.imageio import DEFAULT_MAX_PIXELS
 from colorcli.jobs import VIDEO_OUTPUT_EXTENSIONS, Job
@@ -472,8 +473,8 @@ def colorize_video(
     started = time.perf_counter()
     capture = _open_capture(source)
     token = secrets.token_hex(4)
-    partial = output.parent / f".{output.name[:200]}.{token}.partial.{ext}"
-    with_audio = output.parent / f".{output.name[:200]}.{token}.audio.partial.{ext}"
+    partial = output.parent / f".{short_name(output.name)}.{token}.partial.{ext}"
+    with_audio = output.parent / f".{short_name(output.name)}.{token}.audio.partial.{ext}"
     try:
         info = _capture_info(capture)
         width, height, fps, notes = _output_geometry(info, source, max_pixels)
@@ -572,7 +573,9 @@ def colorize_video(
     finally:
         capture.release()
         for leftover in (partial, with_audio):
-            with contextlib.suppress(FileNotFoundError):
+            # not only "not found": on a read-only folder unlink fails too, and must not
+            # hide the VideoError being raised
+            with contextlib.suppress(OSError):
                 os.unlink(leftover)
 
 
@@ -627,7 +630,8 @@ def colorize_video_jobs(
     summary = VideoRunSummary()
     started = time.perf_counter()
     for job in jobs:
-        if not settings.overwrite and (job.output.exists() or job.output.is_symlink()):
+        # lexists: a link counts, and a name too long for the file system does not raise
+        if not settings.overwrite and os.path.lexists(job.output):
             result = VideoJobResult(job, "skipped", "output exists (use --overwrite to redo it)")
         else:
             progress = None if on_progress is None else functools.partial(on_progress, job)

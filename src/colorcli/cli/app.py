@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import sys
+
 import typer
 
 from colorcli import __version__
@@ -29,6 +32,18 @@ def _root(
     ),
 ) -> None:
     """Colourize grayscale photographs and films with neural networks."""
+    _print_any_file_name()
+
+
+def _print_any_file_name() -> None:
+    """Let file names that are not valid UTF-8 print (as ``\\udcXX``) instead of crashing.
+
+    Python hands such names over with surrogate escapes, which a strict stdout (any UTF-8
+    locale but C) refuses to encode: the summary line would end a finished run in a traceback.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper) and stream.errors == "strict":
+            stream.reconfigure(errors="backslashreplace")
 
 
 app.command("colorize", no_args_is_help=True)(colorize.colorize_command)

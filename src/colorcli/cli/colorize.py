@@ -52,8 +52,12 @@ def colorize_command(
         None, "--model", "-m", help="Published model name or checkpoint path [default model]."
     ),
     device: str = typer.Option("auto", "--device", "-d", help="auto, cpu, cuda, cuda:N or mps."),
-    size: int = typer.Option(
-        DEFAULT_SIZE, "--size", min=8, max=4096, help="Long side of the L image the model sees."
+    size: int | None = typer.Option(
+        None,
+        "--size",
+        min=8,
+        max=4096,
+        help="Long side of the L image the model sees [default: the model's own, else 256].",
     ),
     saturation: float = typer.Option(
         1.0, "--saturation", min=0.0, max=4.0, help="Scale predicted colour (ab) by this factor."

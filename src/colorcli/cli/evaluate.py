@@ -83,12 +83,13 @@ def eval_command(
         callback=_protocol_callback,
         help="What is compared: crop256 (centre square resized to 256x256; any cropN) or full.",
     ),
-    size: int = typer.Option(
-        DEFAULT_SIZE,
+    size: int | None = typer.Option(
+        None,
         "--size",
         min=8,
         max=4096,
-        help="Inference size: long side of the L the model sees (not the protocol's crop).",
+        help="Inference size: long side of the L the model sees (not the protocol's crop) "
+        "[default: the model's own, else 256].",
     ),
     saturation: float = typer.Option(
         1.0, "--saturation", min=0.0, max=4.0, help="Scale predicted colour (ab) by this factor."
@@ -139,7 +140,8 @@ def eval_command(
         _say_err(
             f"data: {where}, {len(eval_data.files)} file(s); rows: "
             f"{', '.join([BASELINE_NAME, *colorizers])}; metrics: {', '.join(names)}; "
-            f"device {describe_device(compute)}, inference size {size}"
+            f"device {describe_device(compute)}, inference size "
+            f"{', '.join(sorted({str(c.size) for c in colorizers.values()}))}"
         )
         total = len(eval_data.files) if limit is None else min(limit, len(eval_data.files))
         progress = Progress(
@@ -187,7 +189,7 @@ def eval_command(
 
 
 def _load_colorizers(
-    names: list[str], device: torch.device, size: int, saturation: float, half: bool
+    names: list[str], device: torch.device, size: int | None, saturation: float, half: bool
 ) -> dict[str, Colorizer]:
     """Load every ``--model`` (the default model when none) into a :class:`Colorizer`."""
     wanted: list[str | None] = list(names) if names else [None]

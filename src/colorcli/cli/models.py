@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -175,7 +175,7 @@ def remove_command(
 _KEY_METRICS = ("psnr", "deltae", "colorfulness")
 
 
-def _key_metrics(metrics: dict[str, float]) -> str:
+def _key_metrics(metrics: Mapping[str, float]) -> str:
     """PSNR, CIEDE2000 and colourfulness with the gray baseline beside each, when recorded."""
     keys = [key for key in _KEY_METRICS if key in metrics] or list(metrics)[:3]
     parts = []

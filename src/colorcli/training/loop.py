@@ -664,6 +664,7 @@ class _Trainer:
             )
         if self.is_main:
             self.folder.path.mkdir(parents=True, exist_ok=True)
+            self.folder.remove_stale_partials(config.epochs)  # left by a killed run
             self.folder.write_config(config.as_dict())
         self.val_images = len(bundle.val)
         self.data_description = bundle.info.describe()

@@ -12,7 +12,9 @@ import torch.nn.functional as F
 from PIL import Image, ImageDraw, ImageFont
 from torch import Tensor
 
+from colorcli.atomic import atomic_write
 from colorcli.color import lab_to_rgb
+from colorcli.errors import TrainingError
 
 TRAIN_COLOUR = (31, 119, 180)
 VAL_COLOUR = (255, 127, 14)
@@ -184,9 +186,12 @@ def sample_grid_image(lightness: Tensor, pred_ab: Tensor, true_ab: Tensor) -> Im
 
 
 def save_image(image: Image.Image, path: str | Path) -> None:
-    """Write ``image`` as PNG via a temporary file, so readers never see half a picture."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.partial")
-    image.save(temp, format="PNG")
-    temp.replace(path)
+    """Write ``image`` as PNG atomically, so readers never see half a picture.
+
+    Raises:
+        TrainingError: the file cannot be written (disk full, read-only folder, …).
+    """
+    try:
+        atomic_write(path, lambda stream: image.save(stream, format="PNG"))
+    except OSError as error:
+        raise TrainingError(f"{path}: cannot write: {error.strerror or error}") from None

@@ -27,9 +27,9 @@ from typing import Any
 
 import torch
 
-from colorcli.atomic import atomic_write
-from colorcli.checkpoint import save_checkpoint
-from colorcli.errors import CheckpointError
+from colorcli.atomic import atomic_write, remove_stale_partials
+from colorcli.checkpoint import save_checkpoint, unpickling_reason
+from colorcli.errors import CheckpointError, TrainingError
 
 LAST = "last.pt"
 BEST = "best.pt"
@@ -48,6 +48,17 @@ CSV_COLUMNS = (
     "best",
 )
 _TRAINING_KEYS = ("model", "optimizer", "epoch", "step", "config")
+_TRAINING_TYPES: dict[str, type | tuple[type, ...]] = {
+    "model": dict,
+    "optimizer": dict,
+    "epoch": int,
+    "step": int,
+    "step_in_epoch": int,
+    "config": dict,
+    "history": list,
+    "rng": dict,
+}
+"""Types of the fields resuming reads (optional ones are checked when present)."""
 
 
 class RunFolder:
@@ -96,6 +107,15 @@ class RunFolder:
         """Write a training checkpoint atomically."""
         save_checkpoint(path, state)
 
+    def remove_stale_partials(self, epochs: int) -> list[Path]:
+        """Delete temporary files a killed run left next to this folder's files.
+
+        See :func:`colorcli.atomic.remove_stale_partials`; ``epochs`` bounds the sample grids.
+        """
+        files = [self.last, self.best, self.metrics_jsonl, self.metrics_csv, self.loss_curve]
+        files += [self.config_json, *(self.sample_grid(epoch) for epoch in range(1, epochs + 1))]
+        return remove_stale_partials(files)
+
     def write_config(self, config: dict[str, Any]) -> None:
         _write_text(self.config_json, json.dumps(config, indent=2, sort_keys=True) + "\n")
 
@@ -122,7 +142,10 @@ def _csv_value(value: Any) -> Any:
 
 
 def _write_text(path: Path, text: str) -> None:
-    atomic_write(path, lambda stream: stream.write(text.encode("utf-8")))
+    try:
+        atomic_write(path, lambda stream: stream.write(text.encode("utf-8")))
+    except OSError as error:
+        raise TrainingError(f"{path}: cannot write: {error.strerror or error}") from None
 
 
 def resolve_resume_path(resume: str | Path | None, out: str | Path | None) -> Path:
@@ -157,9 +180,8 @@ def read_training_state(path: str | Path) -> dict[str, Any]:
     except FileNotFoundError:
         raise CheckpointError(f"{path}: checkpoint not found") from None
     except pickle.UnpicklingError as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else "unpickling failed"
         raise CheckpointError(
-            f"{path}: refused: not a plain weights checkpoint ({first})"
+            f"{path}: refused: not a plain weights checkpoint ({unpickling_reason(error)})"
         ) from None
     except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
@@ -169,4 +191,12 @@ def read_training_state(path: str | Path) -> dict[str, Any]:
             f"{path}: not a training checkpoint (an exported model cannot be resumed; "
             "use --init-from to start a new run from it)"
         )
+    for key, kind in _TRAINING_TYPES.items():
+        value = state.get(key)
+        if (key in state or key in _TRAINING_KEYS) and (
+            not isinstance(value, kind) or isinstance(value, bool)
+        ):
+            raise CheckpointError(
+                f"{path}: corrupt training checkpoint: {key} is {type(value).__name__}"
+            )
     return state
