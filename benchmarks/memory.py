@@ -1,6 +1,7 @@
 """Peak resident memory of one ``colorize_jobs`` run, measured in a fresh process.
 
-Run as ``python benchmarks/memory.py FOLDER OUT``; prints one JSON line: the high-water
+Run as ``python benchmarks/memory.py FOLDER OUT [CHECKPOINT]`` (without a checkpoint: the
+default architecture with random weights); prints one JSON line: the high-water
 mark of resident memory before any image (imports, model) and after the run, in bytes,
 and the size of the largest decoded RGB array. Linux reads ``VmHWM`` from
 ``/proc/self/status``; elsewhere ``resource.getrusage`` stands in.
@@ -27,14 +28,19 @@ def peak_rss() -> int:
     return peak if sys.platform == "darwin" else peak * 1024
 
 
-def main(folder: Path, out: Path) -> None:
+def main(folder: Path, out: Path, checkpoint: Path | None) -> None:
+    from colorcli.checkpoint import load_model
     from colorcli.imageio import probe_size
     from colorcli.jobs import plan_jobs
     from colorcli.models import get_model
     from colorcli.pipeline import Colorizer
     from colorcli.runner import ColorizeSettings, colorize_jobs
 
-    colorizer = Colorizer(get_model("unet", width=16, depth=4, output_stride=2))
+    if checkpoint is None:
+        model = get_model("unet", width=16, depth=4, output_stride=2)
+    else:
+        model = load_model(checkpoint)
+    colorizer = Colorizer(model)
     jobs = plan_jobs([folder], out).jobs
     largest = max(w * h for w, h in (probe_size(job.source) for job in jobs))
     baseline = peak_rss()
@@ -55,4 +61,4 @@ def main(folder: Path, out: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), Path(sys.argv[2]))
+    main(Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]) if len(sys.argv) > 3 else None)

@@ -36,7 +36,7 @@ from speed import Throughput, measure
 from training_speed import training_throughput
 
 from colorcli.checkpoint import load_model
-from colorcli.hub import list_entries, local_checkpoint
+from colorcli.hub import default_model_name, list_entries, local_checkpoint
 from colorcli.models import ColorModel, get_model, list_models
 from colorcli.pipeline import Colorizer
 from colorcli.runner import STAGES, cpu_count
@@ -93,7 +93,8 @@ FULL = Plan(
 class Results:
     machine: dict[str, str]
     photos: str
-    colorize: list[tuple[str, str, int, Throughput]] = field(default_factory=list)
+    colorize: list[tuple[str, str, str, int, Throughput]] = field(default_factory=list)
+    """(label, role: default / shipped / body, device, long side, figures)."""
     reference: list[tuple[int, int, float, float, float]] = field(default_factory=list)
     """(side, images, reference seconds, I/O floor seconds, threads)."""
     memory: list[dict[str, Any]] = field(default_factory=list)
@@ -142,26 +143,40 @@ def load_average() -> str:
         return "unknown"
 
 
-def benchmark_models() -> list[tuple[str, Callable[[], ColorModel], bool]]:
-    """(label, builder, heavy) for each shipped model, or the default architecture."""
-    models: list[tuple[str, Callable[[], ColorModel], bool]] = []
-    for entry in list_entries():
+@dataclass(frozen=True)
+class BenchmarkModel:
+    label: str
+    role: str
+    """``default`` (the manifest's default, or its architecture), ``shipped`` or ``body``."""
+    build: Callable[[], ColorModel]
+    checkpoint: Path | None = None
+
+
+def benchmark_models(plan: Plan) -> list[BenchmarkModel]:
+    """The default model first, the other shipped ones (full mode), then the ECCV16 body."""
+    models: list[BenchmarkModel] = []
+    default = default_model_name()
+    for entry in sorted(list_entries(), key=lambda entry: entry.name != default):
         path = local_checkpoint(entry)
-        if path is not None:
-            models.append((f"`{entry.name}` (shipped)", functools.partial(load_model, path), False))
-    if not models:
-        models.append(
-            (
-                "default: unet w16 d4 stride 2 (random weights: no shipped model yet)",
-                lambda: get_model("unet", **DEFAULT_ARCH),
-                False,
-            )
+        if path is None or (entry.name != default and plan.name == "quick"):
+            continue
+        role = "default" if entry.name == default else "shipped"
+        label = f"`{entry.name}`" + (" (default)" if role == "default" else "")
+        models.append(BenchmarkModel(label, role, functools.partial(load_model, path), path))
+    if not any(model.role == "default" for model in models):
+        models.insert(
+            0,
+            BenchmarkModel(
+                "default architecture: unet w16 d4 stride 2 (random weights: not shipped yet)",
+                "default",
+                functools.partial(get_model, "unet", **DEFAULT_ARCH),
+            ),
         )
     models.append(
-        (
+        BenchmarkModel(
             "`eccv16` body, gamut head (random weights)",
-            lambda: get_model("eccv16", colors="gamut"),
-            True,
+            "body",
+            functools.partial(get_model, "eccv16", colors="gamut"),
         )
     )
     return models
@@ -170,18 +185,19 @@ def benchmark_models() -> list[tuple[str, Callable[[], ColorModel], bool]]:
 def run_colorize(plan: Plan, results: Results, root: Path, devices: list[torch.device]) -> None:
     photos, _ = source_photos()
     for device in devices:
-        for label, build, heavy in benchmark_models():
-            colorizer = Colorizer(build(), device=device, half=True)
+        for model in benchmark_models(plan):
+            colorizer = Colorizer(model.build(), device=device, half=True)
+            heavy = model.role == "body"
             for side, count in plan.sides.items():
                 if heavy and side not in plan.reference:
                     continue  # the heavy body is there to compare with the reference
                 folder = make_folder(root / "inputs", side, count, photos)
-                log(f"colorize {label[:30]} on {device.type}, {count} x {side} px")
+                log(f"colorize {model.label[:30]} on {device.type}, {count} x {side} px")
                 repeats = plan.heavy_repeats if heavy else plan.repeats
                 measured = measure(
                     folder, root / "scratch", colorizer, repeats=repeats, batch_size=8
                 )
-                results.colorize.append((label, device.type, side, measured))
+                results.colorize.append((model.label, model.role, device.type, side, measured))
 
 
 def run_reference_section(plan: Plan, results: Results, root: Path) -> None:
@@ -227,23 +243,24 @@ def best_thread_count(model: ColorModel) -> int:
 
 def run_memory(plan: Plan, results: Results, root: Path) -> None:
     photos, _ = source_photos()
+    checkpoint = benchmark_models(plan)[0].checkpoint  # the default model's, if shipped
     for side, fewer, more, runs in plan.memory:
         for count in (fewer, more) if more else (fewer,):
             folder = make_folder(root / "memory-inputs", side, count, photos, distinct=2)
-            peaks = [peak_memory(folder, root / "scratch" / f"memory-{side}-{count}", side)]
-            for _ in range(runs - 1):
-                peaks.append(peak_memory(folder, root / "scratch" / "again", side))
+            out = root / "scratch" / f"memory-{side}-{count}"
+            peaks = [peak_memory(folder, out, side, checkpoint) for _ in range(runs)]
             highest = max(peaks, key=lambda measured: measured["peak"] - measured["baseline"])
             highest["runs"] = runs
             results.memory.append(highest)
 
 
-def peak_memory(folder: Path, out: Path, side: int) -> dict[str, Any]:
+def peak_memory(folder: Path, out: Path, side: int, checkpoint: Path | None) -> dict[str, Any]:
     """Run ``benchmarks/memory.py`` on ``folder`` in a fresh process; its JSON result."""
     log(f"peak memory, {folder.name}")
     script = Path(__file__).resolve().parent / "memory.py"
+    model = [str(checkpoint)] if checkpoint is not None else []
     process = subprocess.run(
-        [sys.executable, str(script), str(folder), str(out)],
+        [sys.executable, str(script), str(folder), str(out), *model],
         capture_output=True,
         text=True,
         check=False,
@@ -335,8 +352,8 @@ def _targets_section(results: Results) -> list[str]:
     rows: list[str] = []
     default = [
         (side, t)
-        for label, device, side, t in results.colorize
-        if device == "cpu" and (label.startswith("default") or "(shipped)" in label)
+        for _, role, device, side, t in results.colorize
+        if device == "cpu" and role == "default"
     ]
     light = [(side, t) for side, t in default if side <= 1024]
     if light:
@@ -381,7 +398,11 @@ def _targets_section(results: Results) -> list[str]:
                 f"{many['images']} images) | peak {growth / 1024**2:+.0f} MB "
                 f"| {'met' if flat else 'not met'} |"
             )
-    gpu = [t for label, device, side, t in results.colorize if device == "cuda" and side == 1024]
+    gpu = [
+        t
+        for _, role, device, side, t in results.colorize
+        if role == "default" and device == "cuda" and side == 1024
+    ]
     rows.append(
         "| >= 300 images/s at 1024 px on a GPU, default model | "
         + (
@@ -418,7 +439,7 @@ def _colorize_section(results: Results) -> list[str]:
         "| Colourize / I/O floor | Model busy | CPU outside the model |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for label, device, side, t in results.colorize:
+    for label, _, device, side, t in results.colorize:
         lines.append(
             f"| {label} | {device} | {side} | {t.images} | {t.images_per_second:.1f} "
             f"| {t.floor_images_per_second:.1f} | **{t.ratio:.1f}x** | {t.model_busy:.0%} "
@@ -432,7 +453,7 @@ def _colorize_section(results: Results) -> list[str]:
         "| Model | Device | Long side | " + " | ".join(STAGES) + " |",
         "|---|---|---:|" + "---:|" * len(STAGES),
     ]
-    for label, device, side, t in results.colorize:
+    for label, _, device, side, t in results.colorize:
         per_image = [1000 * t.stage_cpu[stage] / t.images for stage in STAGES]
         lines.append(
             f"| {label} | {device} | {side} | " + " | ".join(f"{v:.1f}" for v in per_image) + " |"
@@ -444,9 +465,9 @@ def _reference_section(results: Results) -> list[str]:
     if not results.reference:
         return []
     ours = {
-        (label.startswith("`eccv16`"), side): t
-        for label, device, side, t in results.colorize
-        if device == "cpu"
+        (role, side): t
+        for _, role, device, side, t in results.colorize
+        if device == "cpu" and role in ("default", "body")
     }
     lines = [
         "## Against the ECCV16 reference pipeline",
@@ -462,7 +483,7 @@ def _reference_section(results: Results) -> list[str]:
         "|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for side, count, seconds, floor, _threads in results.reference:
-        heavy, light = ours.get((True, side)), ours.get((False, side))
+        heavy, light = ours.get(("body", side)), ours.get(("default", side))
         reference_rate = count / seconds
         lines.append(
             f"| {side} | {count} | {reference_rate:.2f} | {seconds / floor:.0f}x "
@@ -479,7 +500,8 @@ def _memory_section(results: Results) -> list[str]:
     lines = [
         "## Peak resident memory",
         "",
-        "A fresh process per row runs `colorize_jobs` (default model and workers) on a folder "
+        "A fresh process per row runs `colorize_jobs` (the default model, default workers) "
+        "on a folder "
         "of identical-size gray JPEGs. *Baseline* is the high-water mark after importing "
         "torch and colorcli and building the model, before any image; *pipeline* is the "
         "peak above it; the target compares the pipeline to one image's decoded RGB array. "

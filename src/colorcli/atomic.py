@@ -82,7 +82,8 @@ def remove_stale_partials(targets: Iterable[Path]) -> list[Path]:
     removed: list[Path] = []
     for folder, names in wanted.items():
         try:
-            entries = [entry.name for entry in os.scandir(folder)]
+            with os.scandir(folder) as listing:
+                entries = [entry.name for entry in listing]
         except OSError:  # a folder not made yet (or unreadable) has nothing of ours to clean
             continue
         for entry in entries:

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from robustness_support import gray_picture, partials_under, snapshot, tmpfs
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from colorcli.checkpoint import read_checkpoint, save_checkpoint
 from colorcli.cli.app import app
@@ -29,8 +29,11 @@ from colorcli.imageio import read_image
 runner = CliRunner()
 
 
-def _error(code: int, path: object = None) -> OSError:
-    return OSError(code, os.strerror(code), *([os.fspath(path)] if path is not None else []))  # type: ignore[arg-type]
+def _error(code: int, path: Any = None) -> OSError:
+    """The OSError the kernel's ``code`` gives (with the file name, as ``open`` reports it)."""
+    if path is None:
+        return OSError(code, os.strerror(code))
+    return OSError(code, os.strerror(code), os.fspath(path))
 
 
 class _DiskFillsUp:
@@ -155,7 +158,7 @@ def photos(tmp_path: Path) -> Path:
     return folder
 
 
-def colorize(photos: Path, out: Path, model: Path, *extra: str) -> Any:
+def colorize(photos: Path, out: Path, model: Path, *extra: str) -> Result:
     return runner.invoke(
         app,
         [
@@ -171,7 +174,7 @@ def failures(stderr: str) -> list[str]:
     return [line.strip() for line in stderr.split("Failures:", 1)[1].splitlines() if line.strip()]
 
 
-def check_every_file_failed(result: Any, photos: Path, *reasons: str) -> None:
+def check_every_file_failed(result: Result, photos: Path, *reasons: str) -> None:
     """Each of the 4 inputs is listed once among the failures, ending with one of ``reasons``."""
     assert result.exit_code == 1, result.output
     assert "Traceback" not in result.output and "OSError" not in result.output

@@ -153,6 +153,10 @@ BROKEN: dict[str, tuple[Callable[[dict[str, Any]], Any], str]] = {
         "checkpoint version is not a number: '1'",
     ),
     "newer version": (lambda g: _edit(g, version=99), "checkpoint version 99 is newer"),
+    "inference size not a number": (
+        lambda g: _edit(g, inference_size="big"),
+        "bad inference_size 'big'",
+    ),
     "not a colorcli checkpoint": (
         lambda g: {"weights": g["state_dict"]},
         r"not a colorcli checkpoint \(missing format, version, arch, config, state_dict\)",

@@ -26,7 +26,7 @@ from hypothesis import HealthCheck, Phase, event, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 from robustness_support import partials_under, snapshot
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from colorcli.cli.app import app
 from colorcli.errors import ImageError
@@ -188,7 +188,7 @@ def _is_inside(path: Path, folder: Path) -> bool:
     return path == folder or path.is_relative_to(folder)
 
 
-def _run(root: Path, inputs: Path, out: Path, model: Path, options: list[str]) -> object:
+def _run(root: Path, inputs: Path, out: Path, model: Path, options: list[str]) -> Result:
     args = ["colorize", f"--output={out}", "--model", str(model), "--size", "32", "-q", *options]
     cwd = os.getcwd()
     os.chdir(root)
@@ -198,10 +198,15 @@ def _run(root: Path, inputs: Path, out: Path, model: Path, options: list[str]) -
         os.chdir(cwd)
 
 
-def _check_run(result: object, root: Path, inputs: Path, out: Path, before: dict, options) -> None:
-    exit_code = result.exit_code  # type: ignore[attr-defined]
-    output = result.output  # type: ignore[attr-defined]
-    exception = result.exception  # type: ignore[attr-defined]
+def _check_run(
+    result: Result,
+    root: Path,
+    inputs: Path,
+    out: Path,
+    before: dict[Path, tuple[str, str]],
+    options: list[str],
+) -> None:
+    exit_code, output, exception = result.exit_code, result.output, result.exception
     assert exception is None or isinstance(exception, SystemExit), (exception, output)
     assert "Traceback" not in output, output
     same_without_suffix = out == inputs and not any(o.startswith("--suffix") for o in options)

@@ -25,7 +25,7 @@ from colorcli.device import describe_device, resolve_device
 from colorcli.errors import UsageError
 from colorcli.imageio import DEFAULT_MAX_PIXELS
 from colorcli.jobs import plan_jobs
-from colorcli.pipeline import DEFAULT_SIZE, Colorizer
+from colorcli.pipeline import Colorizer
 from colorcli.runner import ColorizeSettings, JobResult, colorize_jobs
 from colorcli.sharding import local_rank_device, parse_shard, select_shard
 from colorcli.video import DEFAULT_TEMPORAL, VideoSettings

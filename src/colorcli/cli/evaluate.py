@@ -32,7 +32,7 @@ from colorcli.evaluation import (
     write_per_image_csv,
 )
 from colorcli.metrics import METRICS
-from colorcli.pipeline import DEFAULT_SIZE, Colorizer
+from colorcli.pipeline import Colorizer
 
 MetricName = Enum("MetricName", {name: name for name in METRICS}, type=str)  # type: ignore[misc]
 """Choices of ``--metric``: the keys of :data:`colorcli.metrics.METRICS`."""
