@@ -25,6 +25,7 @@ class Throughput:
     """Wall time the calling thread spent in the model (the stream's critical stage)."""
     stage_cpu: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
     workers: int = 0
+    inference_size: int = 0
 
     @property
     def images_per_second(self) -> float:
@@ -110,7 +111,7 @@ def measure(
     warm = scratch / "warm-up"
     colorize_folder(folder, warm, colorizer, batch_size, limit=batch_size)  # first-call costs
     shutil.rmtree(warm)
-    result = Throughput()
+    result = Throughput(inference_size=colorizer.size)
     for _ in range(repeats):
         floor = steady_io_floor(folder, scratch / "floor")
         summary = colorize_folder(folder, scratch / "colour", colorizer, batch_size)

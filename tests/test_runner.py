@@ -332,3 +332,21 @@ def test_default_workers_share_the_cores() -> None:
 def test_negative_workers_are_refused(colorizer: Colorizer) -> None:
     with pytest.raises(ValueError, match="workers must be >= 0"):
         colorize_jobs([], colorizer, ColorizeSettings(workers=-1))
+
+
+def test_large_images_hand_freed_memory_back(
+    folder: Path, colorizer: Colorizer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trims = 0
+    real_trim = runner_module._trim_heap
+
+    def counting_trim() -> None:
+        nonlocal trims
+        trims += 1
+        real_trim()
+
+    monkeypatch.setattr(runner_module, "TRIM_PIXELS", 1000)
+    monkeypatch.setattr(runner_module, "_trim_heap", counting_trim)
+    summary = colorize_jobs(_jobs(folder, tmp_path / "out"), colorizer, ColorizeSettings())
+    assert summary.done == 7
+    assert trims == 6  # every image but the 17x9 one

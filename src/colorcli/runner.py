@@ -18,7 +18,10 @@ that file's failure; Ctrl-C cancels what has not started, lets running tasks fin
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import functools
 import os
+import sys
 import threading
 import time
 from collections import deque
@@ -43,6 +46,9 @@ BATCH_PIXEL_BUDGET = 48_000_000
 
 PIXEL_BUDGET = 32_000_000
 """Default bound on the pixels of all images in flight (read, batched or being written)."""
+
+TRIM_PIXELS = 4_000_000
+"""After writing an image this large, freed heap memory is handed back to the system."""
 
 STAGES = ("read", "prepare", "model", "join", "write")
 """Stages timed in :attr:`RunSummary.stage_seconds`."""
@@ -390,9 +396,37 @@ class _Run:
             if self.stop.is_set():
                 return _Written(JobResult(job, "failed", f"{job.source}: interrupted"))
             result = _write(job, image, colour, self.settings, gray)
+            del colour, gray
+            if item.pixels >= TRIM_PIXELS:
+                _trim_heap()
             return _Written(result, join_time, clock.lap())
         except Exception as error:  # a bug or an exhausted resource: this file fails alone
             return _Written(_unexpected(job, error))
+
+
+@functools.lru_cache(maxsize=1)
+def _malloc_trim() -> Callable[[int], int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        trim = ctypes.CDLL(None).malloc_trim  # glibc only
+    except (OSError, AttributeError):
+        return None
+    trim.argtypes = [ctypes.c_size_t]
+    trim.restype = ctypes.c_int
+    return trim  # type: ignore[no-any-return]
+
+
+def _trim_heap() -> None:
+    """Return freed heap memory to the system (glibc), so the peak stays flat over a run.
+
+    Large images pass through blocks that glibc serves from each thread's heap (Pillow's
+    16 MB image blocks, arrays under its mmap threshold); freed, they stay resident, and
+    over hundreds of 4000 px images the peak crept up by 70-120 MB before this.
+    """
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
 
 
 @contextlib.contextmanager
