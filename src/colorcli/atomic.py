@@ -9,6 +9,7 @@ still writing.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import secrets
@@ -146,3 +147,35 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], object]) -> None
         with contextlib.suppress(OSError):  # never hide the error that got us here
             temporary.unlink()
         raise
+
+
+# errno values meaning "this filesystem has no hard links" (FAT, some FUSE and network mounts).
+_NO_HARD_LINKS = frozenset(
+    {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS, errno.EMLINK, errno.EXDEV}
+)
+
+
+def move_into_place(partial: Path, path: Path, *, overwrite: bool) -> None:
+    """Give the finished ``partial`` file its final name ``path``.
+
+    With ``overwrite`` the rename replaces any existing file. Without it an existing ``path``
+    is never clobbered, even in a race: the file is hard-linked (which fails if the name
+    exists) and the caller removes ``partial`` afterwards; where hard links are unsupported
+    it falls back to check-then-rename, which leaves a tiny race window.
+
+    Raises:
+        FileExistsError: ``path`` exists and ``overwrite`` is false.
+    """
+    if overwrite:
+        os.replace(partial, path)
+        return
+    try:
+        os.link(partial, path)
+    except FileExistsError:
+        raise
+    except OSError as error:
+        if error.errno not in _NO_HARD_LINKS:
+            raise
+        if os.path.lexists(path):
+            raise FileExistsError(errno.EEXIST, "already exists", str(path)) from error
+        os.replace(partial, path)

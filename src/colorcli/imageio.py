@@ -18,7 +18,6 @@ Pillow users in the process keep a guard at least as large as ours.
 from __future__ import annotations
 
 import contextlib
-import errno
 import functools
 import io
 import math
@@ -35,7 +34,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageCms, ImageFile, UnidentifiedImageError, features
 
-from colorcli.atomic import partial_path, writer_lock
+from colorcli.atomic import move_into_place, partial_path, writer_lock
 from colorcli.errors import ImageError, UsageError
 
 __all__ = [
@@ -111,10 +110,6 @@ _EXIF_IFD_TAG = 0x8769
 _GPS_IFD_TAG = 0x8825
 # Descriptive IFD0 tags that are safe to copy between files (no strip offsets, no sizes).
 _DESCRIPTIVE_TAGS = (0x010E, 0x010F, 0x0110, 0x0112, 0x0131, 0x0132, 0x013B, 0x8298)
-# errno values meaning "this filesystem has no hard links" (FAT, some FUSE and network mounts).
-_NO_HARD_LINKS = frozenset(
-    {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS, errno.EMLINK, errno.EXDEV}
-)
 
 # Errors Pillow, its plugins and OpenCV raise on bad bytes.
 _DECODE_ERRORS: tuple[type[BaseException], ...] = (
@@ -924,20 +919,10 @@ def _write_atomically(path: Path, encode: Callable[[IO[bytes]], None], *, overwr
 
 
 def _publish(partial: Path, path: Path, *, overwrite: bool) -> None:
-    if overwrite:
-        os.replace(partial, path)
-        return
     try:
-        os.link(partial, path)  # fails if the name exists: no race with another writer
+        move_into_place(partial, path, overwrite=overwrite)
     except FileExistsError as e:
         raise ImageError(f"{path}: already exists") from e
-    except OSError as e:
-        if e.errno not in _NO_HARD_LINKS:
-            raise
-        # No hard links here: check then rename, which leaves a tiny race window.
-        if os.path.lexists(path):
-            raise ImageError(f"{path}: already exists") from e
-        os.replace(partial, path)
 
 
 def _fsync_directory(directory: Path) -> None:

@@ -30,7 +30,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from colorcli.atomic import short_name
+from colorcli.atomic import move_into_place, short_name
 from colorcli.errors import ColorcliError, VideoError
 from colorcli.imageio import DEFAULT_MAX_PIXELS
 from colorcli.jobs import VIDEO_OUTPUT_EXTENSIONS, Job
@@ -362,18 +362,10 @@ def _add_audio(
 
 
 def _publish(partial: Path, path: Path, *, overwrite: bool) -> None:
-    if overwrite:
-        os.replace(partial, path)
-        return
     try:
-        os.link(partial, path)  # fails if the name exists: no race with another writer
+        move_into_place(partial, path, overwrite=overwrite)
     except FileExistsError as error:
         raise VideoError(f"{path}: already exists") from error
-    except OSError:
-        # No hard links on this file system: check then rename (a tiny race window).
-        if os.path.lexists(path):
-            raise VideoError(f"{path}: already exists") from None
-        os.replace(partial, path)
 
 
 def _fsync(path: Path) -> None:
