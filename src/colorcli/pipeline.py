@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -153,7 +154,10 @@ def _as_index_tensor(pixels: np.ndarray) -> Tensor:
     """A torch view (uint8) or copy (uint16 -> int32, torch has few uint16 ops) of pixels."""
     if pixels.dtype == np.uint16:
         return torch.from_numpy(pixels.astype(np.int32))
-    return torch.from_numpy(pixels)
+    with warnings.catch_warnings():
+        # only read from: a read-only array (e.g. np.asarray of a PIL image) is fine
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return torch.from_numpy(pixels)
 
 
 def prepare_input(pixels: np.ndarray, size: int = DEFAULT_SIZE) -> ModelInput:
