@@ -104,6 +104,8 @@ def main() -> None:
         description=" ".join(part for part in (args.description, trained, how) if part),
         aliases=tuple(args.alias),
     )
+    if args.inference_size:
+        args.checkpoint.unlink()  # the temporary copy carrying the inference size
     print(f"published {entry.name}: weights/{entry.file} ({entry.size / 1e6:.2f} MB)")
 
 

@@ -179,3 +179,13 @@ def move_into_place(partial: Path, path: Path, *, overwrite: bool) -> None:
         if os.path.lexists(path):
             raise FileExistsError(errno.EEXIST, "already exists", str(path)) from error
         os.replace(partial, path)
+
+
+def fsync_path(path: Path) -> None:
+    """Flush a file or folder to disk, best effort (some file systems cannot sync folders)."""
+    with contextlib.suppress(OSError):
+        descriptor = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)

@@ -34,7 +34,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageCms, ImageFile, UnidentifiedImageError, features
 
-from colorcli.atomic import move_into_place, partial_path, writer_lock
+from colorcli.atomic import fsync_path, move_into_place, partial_path, writer_lock
 from colorcli.errors import ImageError, UsageError
 
 __all__ = [
@@ -915,7 +915,7 @@ def _write_atomically(path: Path, encode: Callable[[IO[bytes]], None], *, overwr
         # unlink fails too and must not hide the error above
         with contextlib.suppress(OSError):
             os.unlink(partial)
-    _fsync_directory(directory)
+    fsync_path(directory)  # makes the rename itself durable
 
 
 def _publish(partial: Path, path: Path, *, overwrite: bool) -> None:
@@ -923,14 +923,3 @@ def _publish(partial: Path, path: Path, *, overwrite: bool) -> None:
         move_into_place(partial, path, overwrite=overwrite)
     except FileExistsError as e:
         raise ImageError(f"{path}: already exists") from e
-
-
-def _fsync_directory(directory: Path) -> None:
-    # Makes the rename itself durable. Some filesystems and platforms cannot open or sync a
-    # directory; the file is already complete, so that only weakens crash safety.
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)

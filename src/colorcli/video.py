@@ -30,7 +30,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from colorcli.atomic import move_into_place, short_name
+from colorcli.atomic import fsync_path, move_into_place, short_name
 from colorcli.errors import ColorcliError, VideoError
 from colorcli.imageio import DEFAULT_MAX_PIXELS
 from colorcli.jobs import VIDEO_OUTPUT_EXTENSIONS, Job
@@ -368,15 +368,6 @@ def _publish(partial: Path, path: Path, *, overwrite: bool) -> None:
         raise VideoError(f"{path}: already exists") from error
 
 
-def _fsync(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
 def _written_frames(path: Path) -> int:
     capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
     try:
@@ -540,7 +531,7 @@ def colorize_video(
                 final = with_audio
         else:
             audio_state, audio_reason = "dropped", "not asked for"
-        _fsync(final)
+        fsync_path(final)
         try:
             _publish(final, output, overwrite=overwrite)
         except OSError as error:
