@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from colorcli import video as video_module
+from colorcli.atomic import remove_stale_partials, writer_lock
 from colorcli.errors import VideoError
 from colorcli.jobs import Job, plan_jobs
 from colorcli.models import get_model
@@ -331,6 +332,42 @@ def test_interrupted_run_leaves_nothing_under_the_final_name(
     with pytest.raises(KeyboardInterrupt):
         colorize_video(short_clip, tmp_path / "out.mp4", colorizer, on_progress=interrupt)
     assert not (tmp_path / "out.mp4").exists()
+    assert not _leftovers(tmp_path)
+
+
+def test_killed_runs_partials_are_removed_but_a_live_writers_are_kept(
+    short_clip: Path, colorizer: Colorizer, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    stale = [out / ".short.mp4.0badf00d.partial.mp4", out / ".short.mp4.0badf00d.audio.partial.mp4"]
+    for path in stale:
+        path.write_bytes(b"half a video")
+    live = out / ".short.mp4.1234abcd.partial.mp4"
+    unrelated = out / ".other.mp4.0badf00d.partial.mp4"
+    for path in (live, unrelated):
+        path.write_bytes(b"busy")
+    job = Job(short_clip, out / "short.mp4", Path("short.mp4"), kind="video")
+    with live.open("rb") as handle, writer_lock(handle.fileno()):
+        summary = colorize_video_jobs([job], colorizer, VideoSettings())
+    assert len(summary.done) == 1
+    assert not any(path.exists() for path in stale)
+    assert live.read_bytes() == b"busy" and unrelated.read_bytes() == b"busy"
+
+
+def test_partials_are_locked_while_written(
+    short_clip: Path, colorizer: Colorizer, tmp_path: Path
+) -> None:
+    seen: list[list[Path]] = []
+
+    def sweep(progress: VideoProgress) -> None:
+        # what another run would do mid-way: our partials must survive its sweep
+        remove_stale_partials([tmp_path / "out.mp4"])
+        seen.append(_leftovers(tmp_path))
+
+    colorize_video(short_clip, tmp_path / "out.mp4", colorizer, batch_size=2, on_progress=sweep)
+    assert seen and all(len(names) == 2 for names in seen)
+    assert (tmp_path / "out.mp4").stat().st_size > 100
     assert not _leftovers(tmp_path)
 
 

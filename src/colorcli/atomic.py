@@ -26,7 +26,8 @@ except ImportError:  # Windows: no flock; stale partials are then removed uncond
 PARTIAL_NAME_BYTES = 200
 """Bytes of the target's name kept in a partial name (the rest of 255 is ours)."""
 
-_PARTIAL_NAME = re.compile(r"\.(?P<name>.+)\.[0-9a-f]{8}\.partial")
+# images: .<name>.<token>.partial; videos add an optional ".audio" and their extension
+_PARTIAL_NAME = re.compile(r"\.(?P<name>.+)\.[0-9a-f]{8}(?:\.audio)?\.partial(?:\.[a-z0-9]{1,4})?")
 
 
 def short_name(name: str) -> str:

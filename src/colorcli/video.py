@@ -30,7 +30,13 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from colorcli.atomic import fsync_path, move_into_place, short_name
+from colorcli.atomic import (
+    fsync_path,
+    move_into_place,
+    remove_stale_partials,
+    short_name,
+    writer_lock,
+)
 from colorcli.errors import ColorcliError, VideoError
 from colorcli.imageio import DEFAULT_MAX_PIXELS
 from colorcli.jobs import VIDEO_OUTPUT_EXTENSIONS, Job
@@ -361,6 +367,24 @@ def _add_audio(
 # --------------------------------------------------------------------------- one video
 
 
+@contextlib.contextmanager
+def _locked_new_file(path: Path) -> Iterator[None]:
+    """Create ``path`` (it must not exist) and hold its writer lock until the block ends.
+
+    The encoder and ffmpeg later open the same name and write the same inode, so the lock
+    tells :func:`colorcli.atomic.remove_stale_partials` of another run that it is live.
+    """
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with writer_lock(descriptor):
+            os.close(descriptor)
+            descriptor = -1
+            yield
+    finally:
+        if descriptor >= 0:
+            os.close(descriptor)
+
+
 def _publish(partial: Path, path: Path, *, overwrite: bool) -> None:
     try:
         move_into_place(partial, path, overwrite=overwrite)
@@ -458,6 +482,7 @@ def colorize_video(
     token = secrets.token_hex(4)
     partial = output.parent / f".{short_name(output.name)}.{token}.partial.{ext}"
     with_audio = output.parent / f".{short_name(output.name)}.{token}.audio.partial.{ext}"
+    locks = contextlib.ExitStack()
     try:
         info = _capture_info(capture)
         width, height, fps, notes = _output_geometry(info, source, max_pixels)
@@ -466,6 +491,12 @@ def colorize_video(
             output.parent.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise VideoError(f"{output.parent}: cannot create folder ({error.strerror})") from None
+        try:
+            for path in (partial, with_audio):
+                # held until the end: a later run's remove_stale_partials leaves them alone
+                locks.enter_context(_locked_new_file(path))
+        except OSError as error:
+            raise VideoError(f"{output}: cannot write ({error.strerror or error})") from None
         writer = cv2.VideoWriter(
             str(partial), cv2.CAP_FFMPEG, _fourcc_code(fourcc), fps, (width, height)
         )
@@ -560,6 +591,7 @@ def colorize_video(
             # hide the VideoError being raised
             with contextlib.suppress(OSError):
                 os.unlink(leftover)
+        locks.close()
 
 
 # --------------------------------------------------------------------------- planned jobs
@@ -612,6 +644,7 @@ def colorize_video_jobs(
     """
     summary = VideoRunSummary()
     started = time.perf_counter()
+    remove_stale_partials(job.output for job in jobs)  # what a killed run left behind
     for job in jobs:
         # lexists: a link counts, and a name too long for the file system does not raise
         if not settings.overwrite and os.path.lexists(job.output):
