@@ -41,12 +41,13 @@ def _colour(height: int, width: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
 
 
+@pytest.mark.parametrize("engine", ["auto", "torch"])
 @pytest.mark.parametrize("make", [_gray, _colour], ids=["gray", "colour"])
-def test_join_matches_the_reference_maths_to_one_level(make) -> None:
+def test_join_matches_the_reference_maths_to_one_level(make, engine) -> None:
     pixels = make(37, 53)
     ab = torch.randn(2, 9, 13) * 60  # some out of gamut, some beyond the ab clamp
     expected = _reference_join(pixels, ab, saturation=1.3)
-    got = join_full_resolution(pixels, ab, saturation=1.3)
+    got = join_full_resolution(pixels, ab, saturation=1.3, engine=engine)
     assert got.shape == pixels.shape and got.dtype == np.uint8
     difference = np.abs(got.astype(np.int64) - expected)
     assert difference.max() <= 1
@@ -77,16 +78,18 @@ def test_join_keeps_the_input_lightness() -> None:
     assert in_gamut.float().mean() > 0.5  # clipping out-of-gamut colours may move L
 
 
+@pytest.mark.parametrize("engine", ["auto", "torch"])
+@pytest.mark.parametrize("make", [_gray, _colour], ids=["gray", "colour"])
 def test_join_in_place_and_in_strips_gives_the_same_bytes(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, make, engine
 ) -> None:
-    pixels = _gray(41, 17)
+    pixels = make(41, 17)
     ab = torch.randn(2, 11, 5) * 40
-    whole = join_full_resolution(pixels, ab)
+    whole = join_full_resolution(pixels, ab, engine=engine)
     monkeypatch.setattr("colorcli.pipeline.STRIP_PIXELS", 17 * 3)  # 3 rows a strip
-    strips = join_full_resolution(pixels, ab)
+    strips = join_full_resolution(pixels, ab, engine=engine)
     copy = pixels.copy()
-    same = join_full_resolution(copy, ab, out=copy)
+    same = join_full_resolution(copy, ab, out=copy, engine=engine)
     assert same is copy
     assert np.array_equal(whole, strips) and np.array_equal(whole, copy)
 

@@ -12,9 +12,9 @@ import pytest
 import torch
 
 from colorcli import video as video_module
-from colorcli.atomic import remove_stale_partials, writer_lock
+from colorcli.atomic import _PARTIAL_NAME, remove_stale_partials, writer_lock
 from colorcli.errors import VideoError
-from colorcli.jobs import Job, plan_jobs
+from colorcli.jobs import VIDEO_OUTPUT_EXTENSIONS, Job, plan_jobs
 from colorcli.models import get_model
 from colorcli.pipeline import Colorizer
 from colorcli.temporal import (
@@ -460,3 +460,10 @@ def test_plan_jobs_picks_up_videos(tmp_path: Path, short_clip: Path) -> None:
     assert by_name["photo.png"].kind == "image"
     assert plan.ignored == 1
     assert Job(short_clip, short_clip, Path("x")).kind == "image"  # old callers keep working
+
+
+def test_every_video_container_has_its_partials_recognised() -> None:
+    for ext in VIDEO_OUTPUT_EXTENSIONS:
+        for kind in ("", ".audio"):
+            name = f".clip.{ext}.0123abcd{kind}.partial.{ext}"
+            assert _PARTIAL_NAME.fullmatch(name) is not None, name

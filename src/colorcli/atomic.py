@@ -26,8 +26,11 @@ except ImportError:  # Windows: no flock; stale partials are then removed uncond
 PARTIAL_NAME_BYTES = 200
 """Bytes of the target's name kept in a partial name (the rest of 255 is ours)."""
 
-# images: .<name>.<token>.partial; videos add an optional ".audio" and their extension
-_PARTIAL_NAME = re.compile(r"\.(?P<name>.+)\.[0-9a-f]{8}(?:\.audio)?\.partial(?:\.[a-z0-9]{1,4})?")
+# images: .<name>.<token>.partial; videos add ".audio" (muxed copy) and their container's
+# extension (colorcli.jobs.VIDEO_OUTPUT_EXTENSIONS), as colorcli.video names them
+_PARTIAL_NAME = re.compile(
+    r"\.(?P<name>.+)\.[0-9a-f]{8}(?:(?:\.audio)?\.partial\.(?:mp4|mkv|mov|avi)|\.partial)"
+)
 
 
 def short_name(name: str) -> str:
