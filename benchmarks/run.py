@@ -26,17 +26,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import cv2
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from folders import make_folder, source_photos
+from inference import inference_throughput
 from reference import run_reference
 from speed import Throughput, measure
 from training_speed import training_throughput
 
 from colorcli.checkpoint import load_model
 from colorcli.hub import default_model_name, list_entries, local_checkpoint
+from colorcli.imageio import read_image
 from colorcli.models import ColorModel, get_model, list_models
 from colorcli.pipeline import Colorizer
 from colorcli.runner import STAGES, cpu_count
@@ -99,6 +102,8 @@ class Results:
     """(side, images, reference seconds, I/O floor seconds, threads)."""
     memory: list[dict[str, Any]] = field(default_factory=list)
     training: list[tuple[str, int, str, float]] = field(default_factory=list)
+    inference: list[tuple[str, str, int, float, float]] = field(default_factory=list)
+    """(label, device, inference size, forward img/s, prepare + forward + join img/s)."""
     notes: list[str] = field(default_factory=list)
 
 
@@ -307,6 +312,32 @@ def run_training(plan: Plan, results: Results, devices: list[torch.device]) -> N
                 results.training.append((arch, size, device.type, rate))
 
 
+INFERENCE_SIZE = 256
+
+
+def run_inference(plan: Plan, results: Results, devices: list[torch.device]) -> None:
+    """Every shipped model (and the ECCV16 body) at inference size 256 on 256 px photos."""
+    photos, _ = source_photos()
+    images = []
+    for path in photos[:16]:
+        pixels = read_image(path).pixels
+        scale = INFERENCE_SIZE / max(pixels.shape[:2])
+        size = (round(pixels.shape[1] * scale), round(pixels.shape[0] * scale))
+        images.append(cv2.resize(pixels, size, interpolation=cv2.INTER_AREA))
+    for device in devices:
+        for model in benchmark_models(plan):
+            if model.role == "variant":
+                continue
+            log(f"inference {model.label[:30]} on {device.type} at {INFERENCE_SIZE}")
+            colorizer = Colorizer(model.build(), device=device, size=INFERENCE_SIZE, half=True)
+            forward, end_to_end = inference_throughput(
+                colorizer, images, batch=8, min_seconds=plan.training_seconds
+            )
+            results.inference.append(
+                (model.label, device.type, INFERENCE_SIZE, forward, end_to_end)
+            )
+
+
 # --------------------------------------------------------------------------- report
 
 
@@ -339,6 +370,7 @@ def render(results: Results, plan: Plan, seconds: float) -> str:
     lines += _colorize_section(results)
     lines += _bottleneck_note(results)
     lines += _reference_section(results)
+    lines += _inference_section(results)
     lines += _memory_section(results)
     lines += _training_section(results)
     if results.notes:
@@ -578,6 +610,25 @@ def _memory_section(results: Results) -> list[str]:
     return [*lines, ""]
 
 
+def _inference_section(results: Results) -> list[str]:
+    if not results.inference:
+        return []
+    lines = [
+        f"## Inference at {INFERENCE_SIZE} px",
+        "",
+        f"Each model at inference size {INFERENCE_SIZE} on photos {INFERENCE_SIZE} px on the long "
+        "side, already decoded in memory (no file I/O), batches of 8, torch's default threads: "
+        "the model's forward pass alone, and with `prepare_input` and the full-resolution "
+        "join (what `Colorizer.colorize_many` does).",
+        "",
+        "| Model | Device | Forward img/s | Prepare + forward + join img/s |",
+        "|---|---|---:|---:|",
+    ]
+    for label, device, _, forward, end_to_end in results.inference:
+        lines.append(f"| {label} | {device} | {forward:.1f} | {end_to_end:.1f} |")
+    return [*lines, ""]
+
+
 def _training_section(results: Results) -> list[str]:
     if not results.training:
         return []
@@ -608,12 +659,12 @@ def main() -> None:
     parser.add_argument(
         "--only",
         nargs="*",
-        choices=("colorize", "reference", "memory", "training"),
+        choices=("colorize", "inference", "reference", "memory", "training"),
         help="run only these sections",
     )
     args = parser.parse_args()
     plan = QUICK if args.quick else FULL
-    sections = set(args.only or ("colorize", "reference", "memory", "training"))
+    sections = set(args.only or ("colorize", "inference", "reference", "memory", "training"))
     devices = [torch.device("cpu")]
     if args.device in ("auto", "cuda") and torch.cuda.is_available():
         devices.append(torch.device("cuda"))
@@ -626,6 +677,8 @@ def main() -> None:
         root = Path(tmp)
         if "colorize" in sections:
             run_colorize(plan, results, root, devices)
+        if "inference" in sections:
+            run_inference(plan, results, devices)
         if "reference" in sections:
             run_reference_section(plan, results, root)
         if "memory" in sections:
