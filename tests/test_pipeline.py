@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from colorcli.color import lab_to_rgb, rgb_to_lab, rgb_to_lightness
+from colorcli.errors import ModelError
 from colorcli.models import get_model
 from colorcli.pipeline import (
     DEFAULT_SIZE,
@@ -166,3 +167,36 @@ def test_colorizer_checks_its_settings() -> None:
         Colorizer(get_model("tiny", width=4), size=4)
     with pytest.raises(ValueError, match="saturation"):
         Colorizer(get_model("tiny", width=4), saturation=-1)
+
+
+def _chroma(pixels: np.ndarray) -> float:
+    lab = rgb_to_lab(torch.from_numpy(pixels).permute(2, 0, 1).double() / 255)
+    return float(lab[1:].norm(dim=0).mean())
+
+
+def test_temperature_changes_how_bold_a_colour_class_model_is() -> None:
+    torch.manual_seed(0)
+    model = get_model("tiny", width=4, colors=8, decode="annealed")
+    model.head.set_palette(torch.tensor([[x, y] for x in (-60, -20, 20, 60) for y in (-50, 50)]))
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.normal_(0, 0.3)
+    pixels = _gray(24, 24)
+    chroma = {
+        t: _chroma(Colorizer(model, size=24, temperature=t).colorize(pixels))
+        for t in (0.1, 0.38, 1.0)
+    }
+    assert chroma[0.1] > chroma[0.38] > chroma[1.0]
+    assert model.head.temperature == 0.38  # the caller's model is left alone
+    default = Colorizer(model, size=24).colorize(pixels)
+    assert np.array_equal(default, Colorizer(model, size=24, temperature=0.38).colorize(pixels))
+
+
+def test_temperature_needs_annealed_decoding() -> None:
+    with pytest.raises(ModelError, match="tiny model regresses ab: a temperature applies only"):
+        Colorizer(get_model("tiny", width=4), temperature=0.5)
+    argmax = get_model("tiny", width=4, colors=8, decode="argmax")
+    with pytest.raises(ModelError, match="decodes its colour classes by argmax"):
+        Colorizer(argmax, temperature=0.5)
+    with pytest.raises(ValueError, match="temperature"):
+        Colorizer(get_model("tiny", width=4, colors=8), temperature=0)

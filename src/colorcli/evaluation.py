@@ -32,6 +32,7 @@ from colorcli import __version__
 from colorcli.errors import DataError, ImageError, ModelError, UsageError
 from colorcli.imageio import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, read_image, write_image
 from colorcli.metrics import METRICS, SSIM_WINDOW, colorfulness, compute_metrics, mean_and_ci95
+from colorcli.models.heads import ClassificationHead
 from colorcli.pipeline import Colorizer, ModelInput, join_full_resolution, predict_ab, prepare_input
 
 __all__ = [
@@ -545,7 +546,7 @@ def _float_rgb(images: Sequence[np.ndarray], device: torch.device) -> Tensor:
 
 def _model_settings(colorizer: Colorizer) -> dict[str, Any]:
     model = colorizer.model
-    return {
+    settings = {
         "arch": getattr(model, "arch", type(model).__name__),
         "params": sum(p.numel() for p in model.parameters()),
         "size": colorizer.size,
@@ -553,6 +554,12 @@ def _model_settings(colorizer: Colorizer) -> dict[str, Any]:
         "device": str(colorizer.device),
         "half": colorizer.autocast_dtype is not None,
     }
+    head = getattr(model, "head", None)
+    if isinstance(head, ClassificationHead):
+        settings["decode"] = head.decode_method
+        if head.decode_method == "annealed":
+            settings["temperature"] = head.temperature
+    return settings
 
 
 def evaluate(

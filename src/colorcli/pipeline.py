@@ -36,7 +36,9 @@ from torch import Tensor, nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from colorcli.color import _EPSILON, _KAPPA, _RGB_TO_XYZ, _WHITE_D65, _XYZ_TO_RGB, AB_LIMIT
+from colorcli.errors import ModelError
 from colorcli.models import ColorModel
+from colorcli.models.heads import ClassificationHead
 
 DEFAULT_SIZE = 256
 STRIP_PIXELS = 1 << 18
@@ -423,6 +425,27 @@ def _for_inference(model: ColorModel) -> ColorModel:
     return folded
 
 
+def _with_temperature(model: ColorModel, temperature: float) -> ColorModel:
+    """A copy of ``model`` whose annealed-mean decoding uses ``temperature``."""
+    if not 0.01 <= temperature <= 10.0:
+        raise ValueError(f"temperature must be in [0.01, 10], got {temperature}")
+    head = model.head
+    if not isinstance(head, ClassificationHead) or head.decode_method != "annealed":
+        how = (
+            "regresses ab"
+            if not isinstance(head, ClassificationHead)
+            else (f"decodes its colour classes by {head.decode_method}")
+        )
+        raise ModelError(
+            f"this {model.arch} model {how}: a temperature applies only to models that "
+            "decode colour classes by annealed mean"
+        )
+    model = copy.deepcopy(model)
+    assert isinstance(model.head, ClassificationHead)
+    model.head.temperature = temperature
+    return model
+
+
 class Colorizer:
     """A loaded model plus inference settings; colourizes batches of full-size images.
 
@@ -434,6 +457,12 @@ class Colorizer:
         half: run the model in fp16/bf16 autocast on CUDA/MPS (ignored on CPU).
         compile: run the model through ``torch.compile`` (slow first batch; needs a
             working compiler toolchain).
+        temperature: annealed-mean temperature of a colour-class model (lower = bolder,
+            rarer colours; 1 = the plain mean), instead of the one it was trained with.
+
+    Raises:
+        ValueError: ``size``, ``saturation`` or ``temperature`` out of range.
+        ModelError: ``temperature`` for a model that does not decode by annealed mean.
     """
 
     def __init__(
@@ -445,12 +474,15 @@ class Colorizer:
         saturation: float = 1.0,
         half: bool = False,
         compile: bool = False,
+        temperature: float | None = None,
     ) -> None:
         size = size or model.inference_size or DEFAULT_SIZE
         if size < 8:
             raise ValueError(f"inference size must be at least 8, got {size}")
         if saturation < 0:
             raise ValueError(f"saturation must be >= 0, got {saturation}")
+        if temperature is not None:
+            model = _with_temperature(model, temperature)
         self.device = device or torch.device("cpu")
         self.model = _for_inference(model).to(self.device).eval()
         if self.device.type in ("cpu", "cuda"):

@@ -8,10 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 from typer.testing import CliRunner
 
+from colorcli.checkpoint import checkpoint_from_model, save_checkpoint
 from colorcli.cli.app import app
+from colorcli.models import get_model
 
 runner = CliRunner()
 
@@ -334,3 +337,36 @@ def test_large_image_memory_does_not_scale_with_the_model(
     assert result.exit_code == 0, result.output
     with Image.open(tmp_path / "out" / "huge.png") as output:
         assert output.size == (12000, 9000)
+
+
+def test_temperature_for_a_regression_model_is_one_clear_error(
+    photo_folder: Path, tiny_checkpoint: Path, tmp_path: Path
+) -> None:
+    result = run(
+        photo_folder, "-o", tmp_path / "out", "--model", tiny_checkpoint, "--temperature", "0.3"
+    )
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        "Error: this unet model regresses ab: a temperature applies only to models that "
+        "decode colour classes by annealed mean"
+    )
+    assert not (tmp_path / "out").exists()
+
+
+def test_temperature_is_used_by_a_colour_class_model(photo_folder: Path, tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = get_model("tiny", width=4, colors=8, decode="annealed")
+    model.head.set_palette(torch.tensor([[x, y] for x in (-60, -20, 20, 60) for y in (-50, 50)]))
+    checkpoint = tmp_path / "classes.pt"
+    save_checkpoint(checkpoint, checkpoint_from_model(model))
+    bold = run(
+        photo_folder, "-o", tmp_path / "bold", "--model", checkpoint, "--temperature", "0.05"
+    )
+    plain = run(photo_folder, "-o", tmp_path / "plain", "--model", checkpoint, "--temperature", "1")
+    assert bold.exit_code == 0 and plain.exit_code == 0, bold.output + plain.output
+    assert _chroma(tmp_path / "bold" / "a.jpg") > _chroma(tmp_path / "plain" / "a.jpg")
+
+
+def _chroma(path: Path) -> float:
+    pixels = np.asarray(Image.open(path).convert("RGB")).astype(float)
+    return float(np.abs(pixels - pixels.mean(axis=2, keepdims=True)).mean())

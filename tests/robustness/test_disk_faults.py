@@ -389,7 +389,8 @@ def test_a_read_only_tmpfs_fails_every_file_with_a_clear_reason(
             assert video.exit_code == 1, video.output
             assert "Traceback" not in video.output
             assert failures(video.stderr) == [
-                f"{tmp_path / 'clip.avi'}: {mount / 'clip.mp4'}: cannot write (Read-only file system)"
+                f"{tmp_path / 'clip.avi'}: {mount / 'clip.mp4'}: "
+                "cannot write (Read-only file system)"
             ]
         assert list(mount.iterdir()) == []
 

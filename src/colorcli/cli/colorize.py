@@ -62,6 +62,14 @@ def colorize_command(
     saturation: float = typer.Option(
         1.0, "--saturation", min=0.0, max=4.0, help="Scale predicted colour (ab) by this factor."
     ),
+    temperature: float | None = typer.Option(
+        None,
+        "--temperature",
+        min=0.01,
+        max=10.0,
+        help="Colour-class models (e.g. vivid): annealed-mean temperature; lower = bolder "
+        "colours, 1 = plain mean [default: the model's own].",
+    ),
     recursive: bool = typer.Option(
         False, "--recursive", "-r", help="Descend into sub-folders, keeping their structure."
     ),
@@ -150,6 +158,7 @@ def colorize_command(
             saturation=saturation,
             half=half,
             compile=compile_model,
+            temperature=temperature,
         )
         err_console.print(
             f"colorcli: {len(image_jobs)} image(s)"

@@ -94,6 +94,14 @@ def eval_command(
     saturation: float = typer.Option(
         1.0, "--saturation", min=0.0, max=4.0, help="Scale predicted colour (ab) by this factor."
     ),
+    temperature: float | None = typer.Option(
+        None,
+        "--temperature",
+        min=0.01,
+        max=10.0,
+        help="Colour-class models (e.g. vivid): annealed-mean temperature; lower = bolder "
+        "colours, 1 = plain mean [default: the model's own].",
+    ),
     limit: int = typer.Option(
         None, "--limit", min=1, help="Score only the first N colour images in sorted order."
     ),
@@ -135,7 +143,7 @@ def eval_command(
             raise UsageError(f"--samples {samples} exists and is not a folder")
         eval_data = find_eval_images(data, exclude=[samples] if samples is not None else [])
         compute = resolve_device(device)
-        colorizers = _load_colorizers(models or [], compute, size, saturation, half)
+        colorizers = _load_colorizers(models or [], compute, size, saturation, half, temperature)
         where = "built-in sample photos" if eval_data.builtin else str(eval_data.root)
         _say_err(
             f"data: {where}, {len(eval_data.files)} file(s); rows: "
@@ -189,7 +197,12 @@ def eval_command(
 
 
 def _load_colorizers(
-    names: list[str], device: torch.device, size: int | None, saturation: float, half: bool
+    names: list[str],
+    device: torch.device,
+    size: int | None,
+    saturation: float,
+    half: bool,
+    temperature: float | None = None,
 ) -> dict[str, Colorizer]:
     """Load every ``--model`` (the default model when none) into a :class:`Colorizer`."""
     wanted: list[str | None] = list(names) if names else [None]
@@ -202,7 +215,12 @@ def _load_colorizers(
             raise UsageError(f"--model {label}: that name is reserved for a reference row")
         model = load_model(name, device=device)
         colorizers[label] = Colorizer(
-            model, device=device, size=size, saturation=saturation, half=half
+            model,
+            device=device,
+            size=size,
+            saturation=saturation,
+            half=half,
+            temperature=temperature,
         )
     return colorizers
 
