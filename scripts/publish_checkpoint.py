@@ -66,12 +66,30 @@ def main() -> None:
     parser.add_argument(
         "--inference-size", type=int, help="record the --size this model colours best at"
     )
+    parser.add_argument(
+        "--temperature",
+        type=float,
+        help="record the annealed-mean temperature this colour-class model decodes with",
+    )
+    parser.add_argument(
+        "--saturation", type=float, help="record the --saturation this model is published with"
+    )
     args = parser.parse_args()
 
     checkpoint = read_checkpoint(args.checkpoint)
+    tuned = bool(args.inference_size or args.temperature or args.saturation)
+    if args.saturation:
+        checkpoint["inference_saturation"] = args.saturation
     if args.inference_size:
         checkpoint["inference_size"] = args.inference_size
-        source = args.checkpoint.with_name(f".{args.checkpoint.stem}.sized.pt")
+    if args.temperature:
+        if checkpoint["config"].get("decode", "annealed") != "annealed" or not checkpoint[
+            "config"
+        ].get("colors"):
+            parser.error("--temperature needs a colour-class model that decodes by annealed mean")
+        checkpoint["config"]["temperature"] = args.temperature
+    if tuned:
+        source = args.checkpoint.with_name(f".{args.checkpoint.stem}.tuned.pt")
         save_checkpoint(source, checkpoint)
         args.checkpoint = source
     model = model_from_checkpoint(checkpoint, source=str(args.checkpoint))
@@ -104,8 +122,8 @@ def main() -> None:
         description=" ".join(part for part in (args.description, trained, how) if part),
         aliases=tuple(args.alias),
     )
-    if args.inference_size:
-        args.checkpoint.unlink()  # the temporary copy carrying the inference size
+    if tuned:
+        args.checkpoint.unlink()  # the temporary copy carrying the inference settings
     print(f"published {entry.name}: weights/{entry.file} ({entry.size / 1e6:.2f} MB)")
 
 

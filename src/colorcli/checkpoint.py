@@ -6,7 +6,8 @@ A checkpoint is a plain dict of tensors and JSON-able metadata, loaded with
     {"format": "colorcli.checkpoint", "version": 1, "arch": "unet",
      "config": {...get_model keywords...}, "state_dict": {...},
      "training": {...summary...}, "metrics": {...}, "colorcli_version": "0.1.0",
-     "inference_size": 128}  # optional: the --size this model colours best at
+     "inference_size": 128,  # optional: the --size this model colours best at
+     "inference_saturation": 0.9}  # optional: the --saturation it was published with
 
 Training checkpoints (``last.pt``) wrap one under the key ``"model"`` next to the
 optimizer state; :func:`read_checkpoint` accepts both.
@@ -62,6 +63,8 @@ def checkpoint_from_model(
     }
     if model.inference_size is not None:
         checkpoint["inference_size"] = int(model.inference_size)
+    if model.inference_saturation is not None:
+        checkpoint["inference_saturation"] = float(model.inference_saturation)
     return checkpoint
 
 
@@ -207,6 +210,12 @@ def model_from_checkpoint(checkpoint: dict[str, Any], source: str = "checkpoint"
         if not isinstance(inference_size, int) or not 8 <= inference_size <= 4096:
             raise CheckpointError(f"{source}: bad inference_size {inference_size!r}")
         model.inference_size = inference_size
+    saturation = checkpoint.get("inference_saturation")
+    if saturation is not None:
+        number = isinstance(saturation, int | float) and not isinstance(saturation, bool)
+        if not number or not 0.0 <= saturation <= 4.0:
+            raise CheckpointError(f"{source}: bad inference_saturation {saturation!r}")
+        model.inference_saturation = float(saturation)
     model.eval()
     return model
 

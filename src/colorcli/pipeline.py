@@ -453,7 +453,8 @@ class Colorizer:
         model: a :class:`ColorModel` (moved to ``device`` and put in eval mode).
         device: compute device.
         size: inference size (long side of the L the model sees).
-        saturation: factor applied to predicted ab.
+        saturation: factor applied to predicted ab (default: the model's published
+            ``inference_saturation``, else 1).
         half: run the model in fp16/bf16 autocast on CUDA/MPS (ignored on CPU).
         compile: run the model through ``torch.compile`` (slow first batch; needs a
             working compiler toolchain).
@@ -471,12 +472,15 @@ class Colorizer:
         *,
         device: torch.device | None = None,
         size: int | None = None,
-        saturation: float = 1.0,
+        saturation: float | None = None,
         half: bool = False,
         compile: bool = False,
         temperature: float | None = None,
     ) -> None:
         size = size or model.inference_size or DEFAULT_SIZE
+        if saturation is None:
+            published = model.inference_saturation
+            saturation = 1.0 if published is None else published
         if size < 8:
             raise ValueError(f"inference size must be at least 8, got {size}")
         if saturation < 0:

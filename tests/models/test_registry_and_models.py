@@ -16,6 +16,7 @@ from colorcli.checkpoint import (
 from colorcli.errors import ModelError
 from colorcli.models import ColorModel, get_model, list_models, register_model
 from colorcli.palette import fit_gamut, fit_kmeans_palette, rebalancing_weights
+from colorcli.pipeline import Colorizer
 
 ALL_ARCHS = [
     "autoencoder",
@@ -168,3 +169,16 @@ def test_inference_size_travels_in_the_checkpoint(tmp_path: Path) -> None:
     model.inference_size = 128
     save_checkpoint(tmp_path / "m.pt", checkpoint_from_model(model))
     assert model_from_checkpoint(read_checkpoint(tmp_path / "m.pt")).inference_size == 128
+
+
+def test_inference_saturation_travels_in_the_checkpoint_and_is_the_colorizers_default(
+    tmp_path: Path,
+) -> None:
+    model = _model("tiny", None)
+    assert model.inference_saturation is None and Colorizer(model).saturation == 1.0
+    model.inference_saturation = 0.9
+    save_checkpoint(tmp_path / "m.pt", checkpoint_from_model(model))
+    loaded = model_from_checkpoint(read_checkpoint(tmp_path / "m.pt"))
+    assert loaded.inference_saturation == 0.9
+    assert Colorizer(loaded).saturation == 0.9
+    assert Colorizer(loaded, saturation=1.5).saturation == 1.5  # --saturation wins

@@ -157,6 +157,10 @@ BROKEN: dict[str, tuple[Callable[[dict[str, Any]], Any], str]] = {
         lambda g: _edit(g, inference_size="big"),
         "bad inference_size 'big'",
     ),
+    "inference saturation out of range": (
+        lambda g: _edit(g, inference_saturation=-1.0),
+        "bad inference_saturation -1.0",
+    ),
     "not a colorcli checkpoint": (
         lambda g: {"weights": g["state_dict"]},
         r"not a colorcli checkpoint \(missing format, version, arch, config, state_dict\)",

@@ -59,8 +59,12 @@ def colorize_command(
         max=4096,
         help="Long side of the L image the model sees [default: the model's own, else 256].",
     ),
-    saturation: float = typer.Option(
-        1.0, "--saturation", min=0.0, max=4.0, help="Scale predicted colour (ab) by this factor."
+    saturation: float | None = typer.Option(
+        None,
+        "--saturation",
+        min=0.0,
+        max=4.0,
+        help="Scale predicted colour (ab) by this factor [default: the model's own, else 1].",
     ),
     temperature: float | None = typer.Option(
         None,

@@ -91,8 +91,12 @@ def eval_command(
         help="Inference size: long side of the L the model sees (not the protocol's crop) "
         "[default: the model's own, else 256].",
     ),
-    saturation: float = typer.Option(
-        1.0, "--saturation", min=0.0, max=4.0, help="Scale predicted colour (ab) by this factor."
+    saturation: float | None = typer.Option(
+        None,
+        "--saturation",
+        min=0.0,
+        max=4.0,
+        help="Scale predicted colour (ab) by this factor [default: the model's own, else 1].",
     ),
     temperature: float | None = typer.Option(
         None,
@@ -200,7 +204,7 @@ def _load_colorizers(
     names: list[str],
     device: torch.device,
     size: int | None,
-    saturation: float,
+    saturation: float | None,
     half: bool,
     temperature: float | None = None,
 ) -> dict[str, Colorizer]:

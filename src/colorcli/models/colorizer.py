@@ -40,6 +40,8 @@ class ColorModel(nn.Module):
         self.config = dict(config)
         self.inference_size: int | None = None
         """Long side of L this model colours best at (measured when published), if known."""
+        self.inference_saturation: float | None = None
+        """Factor on predicted ab this model was published with (e.g. 0.9), if any."""
 
     @property
     def is_classifier(self) -> bool:
