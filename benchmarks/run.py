@@ -386,7 +386,8 @@ def _design_section() -> list[str]:
         "inference size, L by table lookup) in job order, at most twice the batch size ahead; the "
         "calling thread runs the model on batches of these small L images (any mix of sizes "
         "batches together); workers then join ab to the full-resolution L (in place, in "
-        "strips, torch on the model's device) and encode. Images in flight never hold more "
+        "strips: OpenCV's vectorised Lab -> sRGB for 8-bit images on the CPU, torch on the "
+        "model's device otherwise) and encode. Images in flight never hold more "
         "than 32 M pixels, so memory does not grow with the folder. On CPU torch gets half "
         "the cores and OpenCV one thread; on CUDA the batch goes through pinned memory in "
         "fp16/bf16 (`--half`, default) and channels_last; BatchNorm is folded into the "
@@ -490,8 +491,9 @@ def _bottleneck_note(results: Results) -> list[str]:
         f"per image at inference size {default.inference_size}, while the stages around it "
         f"cost {sum(per_image.values()) - per_image['model']:.1f} ms (CPU ms per image: "
         f"{stages}). Decoding and encoding alone are the I/O floor, which no pipeline can go "
-        "below; the largest stage beyond it is the full-resolution join (table lookups and "
-        "about 35 vectorised passes over each pixel). So the wall time is set by the workers, "
+        "below; the largest stage beyond it is the full-resolution join (L by table lookup, "
+        "ab upsampled row by row, OpenCV's Lab -> sRGB: a handful of passes over each "
+        "pixel). So the wall time is set by the workers, "
         "not by the model: the target assumes a forward pass at least three times the cost of "
         "everything else.",
         "",
@@ -501,9 +503,9 @@ def _bottleneck_note(results: Results) -> list[str]:
             f"The same model at `--size 256` (row above) spends {variant.model_busy:.0%} of the "
             f"wall time in the forward pass (the model idle {1 - variant.model_busy:.0%}) at "
             f"{variant.ratio:.1f}x the I/O floor: a heavier forward pass meets the 25 % target "
-            "while staying inside the 10x one. Going the other way, a faster join would need "
-            "fused kernels (`torch.compile` of the join, or a C++/CUDA extension) rather than "
-            "more eager torch operations.",
+            "while staying inside the 10x one. Going the other way, the join would have to be "
+            "fused into one pass (a C++ extension doing lookup, interpolation and conversion "
+            "per pixel), or done at a reduced output size.",
             "",
         ]
     return lines
