@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from colorcli.checkpoint import checkpoint_from_model, save_checkpoint
 from colorcli.cli.app import app
+from colorcli.hub import default_model_name
 from colorcli.models import get_model
 
 runner = CliRunner()
@@ -51,6 +52,14 @@ def test_device_and_model_are_said(
     )
     assert result.exit_code == 0
     assert "device cpu" in result.stderr
+    assert f"model {tiny_checkpoint} (unet)" in " ".join(result.stderr.split())
+
+
+def test_the_default_model_is_named(photo_folder: Path, tmp_path: Path) -> None:
+    result = run(photo_folder / "a.jpg", "-o", tmp_path / "out", "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.stderr.split())
+    assert f"model default = {default_model_name()} (" in said
 
 
 def test_absent_device_is_a_clear_error(

@@ -22,7 +22,8 @@ from colorcli.cli._report import EXIT_FAILED, console, err_console, reported_err
 from colorcli.cli._video import VideoFormat, describe_video, run_videos
 from colorcli.cli.models import download_progress
 from colorcli.device import describe_device, resolve_device
-from colorcli.errors import UsageError
+from colorcli.errors import ColorcliError, UsageError
+from colorcli.hub import default_model_name
 from colorcli.imageio import DEFAULT_MAX_PIXELS
 from colorcli.jobs import plan_jobs
 from colorcli.pipeline import Colorizer
@@ -168,7 +169,7 @@ def colorize_command(
             f"colorcli: {len(image_jobs)} image(s)"
             + (f", {len(video_jobs)} video(s)" if video_jobs else "")
             + (f" (shard {chosen_shard})" if chosen_shard is not None else "")
-            + f", model {model or 'default'} "
+            + f", model {model or _default_label()} "
             f"({loaded.arch}), device {describe_device(compute)}, size {colorizer.size}",
             highlight=False,
         )
@@ -243,3 +244,12 @@ def colorize_command(
             message = reason if str(source) in reason else f"{source}: {reason}"
             err_console.print(f"  {escape(message)}", highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_FAILED)
+
+
+def _default_label() -> str:
+    """``default`` with the published name it stands for, when the manifest names one."""
+    try:
+        name = default_model_name()
+    except ColorcliError:  # an unreadable manifest was already reported by load_model
+        return "default"
+    return f"default = {name}" if name else "default"
