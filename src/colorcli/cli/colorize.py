@@ -18,6 +18,7 @@ from rich.progress import (
 )
 
 from colorcli.checkpoint import load_model
+from colorcli.cli import _options
 from colorcli.cli._report import EXIT_FAILED, console, err_console, reported_errors
 from colorcli.cli._video import VideoFormat, describe_video, run_videos
 from colorcli.cli.models import download_progress
@@ -60,21 +61,8 @@ def colorize_command(
         max=4096,
         help="Long side of the L image the model sees [default: the model's own, else 256].",
     ),
-    saturation: float | None = typer.Option(
-        None,
-        "--saturation",
-        min=0.0,
-        max=4.0,
-        help="Scale predicted colour (ab) by this factor [default: the model's own, else 1].",
-    ),
-    temperature: float | None = typer.Option(
-        None,
-        "--temperature",
-        min=0.01,
-        max=10.0,
-        help="Colour-class models (e.g. vivid): annealed-mean temperature; lower = bolder "
-        "colours, 1 = plain mean [default: the model's own].",
-    ),
+    saturation: float | None = _options.SATURATION,
+    temperature: float | None = _options.TEMPERATURE,
     recursive: bool = typer.Option(
         False, "--recursive", "-r", help="Descend into sub-folders, keeping their structure."
     ),

@@ -14,6 +14,7 @@ from rich.text import Text
 
 from colorcli import hub
 from colorcli.checkpoint import load_model
+from colorcli.cli import _options
 from colorcli.cli._report import console, err_console, reported_errors
 from colorcli.device import describe_device, resolve_device
 from colorcli.errors import ColorcliError, DataError, UsageError
@@ -91,21 +92,8 @@ def eval_command(
         help="Inference size: long side of the L the model sees (not the protocol's crop) "
         "[default: the model's own, else 256].",
     ),
-    saturation: float | None = typer.Option(
-        None,
-        "--saturation",
-        min=0.0,
-        max=4.0,
-        help="Scale predicted colour (ab) by this factor [default: the model's own, else 1].",
-    ),
-    temperature: float | None = typer.Option(
-        None,
-        "--temperature",
-        min=0.01,
-        max=10.0,
-        help="Colour-class models (e.g. vivid): annealed-mean temperature; lower = bolder "
-        "colours, 1 = plain mean [default: the model's own].",
-    ),
+    saturation: float | None = _options.SATURATION,
+    temperature: float | None = _options.TEMPERATURE,
     limit: int = typer.Option(
         None, "--limit", min=1, help="Score only the first N colour images in sorted order."
     ),
