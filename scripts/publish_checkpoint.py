@@ -77,17 +77,17 @@ def main() -> None:
     args = parser.parse_args()
 
     checkpoint = read_checkpoint(args.checkpoint)
-    tuned = bool(args.inference_size or args.temperature or args.saturation)
-    if args.saturation:
+    settings = (args.inference_size, args.temperature, args.saturation)
+    tuned = any(value is not None for value in settings)
+    if args.saturation is not None:
         checkpoint["inference_saturation"] = args.saturation
-    if args.inference_size:
+    if args.inference_size is not None:
         checkpoint["inference_size"] = args.inference_size
-    if args.temperature:
-        if checkpoint["config"].get("decode", "annealed") != "annealed" or not checkpoint[
-            "config"
-        ].get("colors"):
+    if args.temperature is not None:
+        config = checkpoint["config"]
+        if not config.get("colors") or config.get("decode", "annealed") != "annealed":
             parser.error("--temperature needs a colour-class model that decodes by annealed mean")
-        checkpoint["config"]["temperature"] = args.temperature
+        config["temperature"] = args.temperature
     if tuned:
         source = args.checkpoint.with_name(f".{args.checkpoint.stem}.tuned.pt")
         save_checkpoint(source, checkpoint)
