@@ -41,3 +41,7 @@ class TrainingError(ColorcliError):
 
 class UsageError(ColorcliError):
     """Options that contradict each other or the file system (exit code 2 in the CLI)."""
+
+
+class HintError(ColorcliError):
+    """A colour hint, hint image or reference photo is malformed or does not fit the photo."""

@@ -21,6 +21,7 @@ output uses the exact formula.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import warnings
@@ -36,7 +37,9 @@ from torch import Tensor, nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from colorcli.color import _EPSILON, _KAPPA, _RGB_TO_XYZ, _WHITE_D65, _XYZ_TO_RGB, AB_LIMIT
-from colorcli.errors import ModelError
+from colorcli.errors import HintError, ModelError
+from colorcli.guidance import empty_hints, no_reference
+from colorcli.hints import HintPoint, Hints, hint_map, parse_colour, reference_features
 from colorcli.models import ColorModel
 from colorcli.models.heads import ClassificationHead
 
@@ -61,6 +64,10 @@ class ModelInput:
 
     lightness: Tensor
     content: tuple[int, int]
+    hints: Tensor | None = None
+    """``(3, size, size)`` hint map of a guided model (:mod:`colorcli.guidance`), or None."""
+    reference: Tensor | None = None
+    """``(REFERENCE_FEATURES,)`` global hint of a guided model, or None."""
 
 
 def _check_pixels(pixels: np.ndarray) -> None:
@@ -163,12 +170,18 @@ def _as_index_tensor(pixels: np.ndarray) -> Tensor:
         return torch.from_numpy(pixels)
 
 
-def prepare_input(pixels: np.ndarray, size: int = DEFAULT_SIZE) -> ModelInput:
+def prepare_input(
+    pixels: np.ndarray, size: int = DEFAULT_SIZE, hints: Hints | None = None
+) -> ModelInput:
     """Resize ``pixels (H, W, 3)`` so the long side is ``size``; return its L, padded square.
 
     Args:
         pixels: ``(H, W, 3)`` uint8 or uint16 sRGB.
         size: side of the square the model sees.
+        hints: colour hints and/or a reference photo for a guided model.
+
+    Raises:
+        HintError: a hint outside the photo, a bad hint image or reference.
     """
     _check_pixels(pixels)
     height, width = pixels.shape[:2]
@@ -189,7 +202,35 @@ def prepare_input(pixels: np.ndarray, size: int = DEFAULT_SIZE) -> ModelInput:
     if pad_h or pad_w:
         mode = "reflect" if pad_h < content[0] and pad_w < content[1] else "replicate"
         lightness = F.pad(lightness[None], (0, pad_w, 0, pad_h), mode=mode)[0]
-    return ModelInput(lightness=lightness, content=content)
+    if not hints:
+        return ModelInput(lightness=lightness, content=content)
+    hint_tensor = None
+    if hints.points or hints.image is not None:
+        hint_tensor = hint_map(hints, pixels, lightness, content)
+    reference = None if hints.reference is None else reference_features(hints.reference)
+    return ModelInput(lightness=lightness, content=content, hints=hint_tensor, reference=reference)
+
+
+def _guidance_batch(
+    inputs: Sequence[ModelInput], device: torch.device
+) -> tuple[Tensor | None, Tensor | None]:
+    """Stacked hint maps and references of a batch (empty ones for images without)."""
+    hints = reference = None
+    if any(item.hints is not None for item in inputs):
+        hints = torch.stack(
+            [
+                item.hints if item.hints is not None else empty_hints(item.lightness[None])[0]
+                for item in inputs
+            ]
+        ).to(device)
+    if any(item.reference is not None for item in inputs):
+        reference = torch.stack(
+            [
+                item.reference if item.reference is not None else no_reference(1)[0]
+                for item in inputs
+            ]
+        ).to(device)
+    return hints, reference
 
 
 @torch.inference_mode()
@@ -200,8 +241,13 @@ def predict_ab(
     device: torch.device,
     autocast_dtype: torch.dtype | None = None,
     forward: Callable[[Tensor], Tensor] | None = None,
+    confidence: bool = False,
 ) -> list[Tensor]:
     """Run the model on a batch; return each image's ab ``(2, h, w)`` (its content only, CPU).
+
+    With ``confidence`` each result is ``(3, h, w)``: ab, then the model's per-pixel
+    confidence in [0, 1] (:meth:`ColorModel.confidence`). Inputs carrying hints or a
+    reference are run with them (guided models only; others raise ModelError).
 
     Args:
         model: the colouriser (already on ``device``).
@@ -218,14 +264,34 @@ def predict_ab(
         batch = batch.to(device)
     if device.type in ("cpu", "cuda"):
         batch = batch.contiguous(memory_format=torch.channels_last)
-    run = forward or model.predict_ab
+    hints, reference = _guidance_batch(inputs, device)
+    with_guidance = hints is not None or reference is not None
+    context: contextlib.AbstractContextManager = contextlib.nullcontext()
     if autocast_dtype is not None and device.type != "cpu":
-        with torch.autocast(device.type, dtype=autocast_dtype):
-            ab = run(batch)
-    else:
-        ab = run(batch)
+        context = torch.autocast(device.type, dtype=autocast_dtype)
+    maps: Tensor | None = None
+    with context:
+        if with_guidance or confidence:
+            output = model(batch, hints, reference)
+            ab = model.decode(output)
+            if ab.shape[-2:] != batch.shape[-2:]:
+                ab = F.interpolate(ab, size=batch.shape[-2:], mode="bilinear", align_corners=False)
+            if confidence:
+                maps = model.confidence(output)
+                maps = F.interpolate(
+                    maps, size=batch.shape[-2:], mode="bilinear", align_corners=False
+                )
+        else:
+            ab = (forward or model.predict_ab)(batch)
     ab = ab.float().clamp_(-AB_LIMIT, AB_LIMIT).cpu()
-    return [ab[i, :, : item.content[0], : item.content[1]] for i, item in enumerate(inputs)]
+    abs_ = [ab[i, :, : item.content[0], : item.content[1]] for i, item in enumerate(inputs)]
+    if maps is None:
+        return abs_
+    maps = maps.float().clamp_(0.0, 1.0).cpu()
+    return [
+        torch.cat((ab_i, maps[i, :, : item.content[0], : item.content[1]]))
+        for i, (ab_i, item) in enumerate(zip(abs_, inputs, strict=True))
+    ]
 
 
 @dataclass(frozen=True)
@@ -509,15 +575,31 @@ class Colorizer:
         if compile:
             self.forward = torch.compile(self.model.predict_ab, dynamic=False)
 
-    def predict(self, inputs: Sequence[ModelInput]) -> list[Tensor]:
-        """ab ``(2, h, w)`` of prepared images (one model batch), on the CPU."""
+    def predict(self, inputs: Sequence[ModelInput], *, confidence: bool = False) -> list[Tensor]:
+        """ab ``(2, h, w)`` of prepared images (one model batch), on the CPU; with
+        ``confidence``, ``(3, h, w)``: ab then the per-pixel confidence."""
         return predict_ab(
             self.model,
             inputs,
             device=self.device,
             autocast_dtype=self.autocast_dtype,
             forward=self.forward,
+            confidence=confidence,
         )
+
+    def prepare(self, pixels: np.ndarray, hints: Hints | None = None) -> ModelInput:
+        """:func:`prepare_input` at this colouriser's size; hints need a guided model.
+
+        Raises:
+            ModelError: hints or a reference for a model that takes none.
+            HintError: see :func:`prepare_input`.
+        """
+        if hints and not self.model.accepts_hints:
+            raise ModelError(
+                f"this {self.model.arch} model takes no colour hints or reference photo; "
+                "use a guided model (e.g. the default)"
+            )
+        return prepare_input(pixels, self.size, hints)
 
     def join(self, pixels: np.ndarray, ab: Tensor, *, out: np.ndarray | None = None) -> np.ndarray:
         """:func:`join_full_resolution` with this colouriser's saturation and device."""
@@ -532,6 +614,84 @@ class Colorizer:
         abs_ = self.predict([prepare_input(pixels, self.size) for pixels in images])
         return [self.join(pixels, ab) for pixels, ab in zip(images, abs_, strict=True)]
 
-    def colorize(self, pixels: np.ndarray) -> np.ndarray:
-        """Colourize one ``(H, W, 3)`` uint8/uint16 image; same shape and dtype out."""
-        return self.colorize_many([pixels])[0]
+    def colorize(
+        self,
+        pixels: np.ndarray,
+        hints: Hints | Sequence[HintPoint | tuple[float, float, str]] | np.ndarray | None = None,
+        reference: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Colourize one ``(H, W, 3)`` uint8/uint16 image; same shape and dtype out.
+
+        Args:
+            pixels: the photo.
+            hints: guided models: points ``(x, y, colour)`` (pixels of ``pixels``, or
+                fractions written as floats in [0, 1]; colour as ``#rrggbb``, a CSS name or
+                an RGB tuple), :class:`HintPoint` s, an RGBA hint image ``(h, w, 4)`` uint8
+                (alpha > 0 marks hinted pixels; scaled to the photo), or :class:`Hints`.
+            reference: guided models: an RGB photo whose colours to follow.
+
+        Raises:
+            HintError: a malformed hint or one outside the photo.
+            ModelError: hints for a model that takes none.
+        """
+        guidance = as_hints(hints, reference)
+        if not guidance:
+            return self.colorize_many([pixels])[0]
+        ab = self.predict([self.prepare(pixels, guidance)])[0]
+        return self.join(pixels, ab)
+
+    def confidence_map(self, pixels: np.ndarray, hints: Hints | None = None) -> np.ndarray:
+        """Per-pixel confidence of the model on ``pixels``, full size ``(H, W)`` uint8 (255 = sure).
+
+        Raises:
+            ModelError: a regression model (no colour distribution to be sure of).
+        """
+        result = self.predict([self.prepare(pixels, hints)], confidence=True)[0]
+        return confidence_to_image(result[2], pixels.shape[:2])
+
+
+def confidence_to_image(confidence: Tensor, size: tuple[int, int]) -> np.ndarray:
+    """A ``(h, w)`` confidence in [0, 1] as an 8-bit gray image of ``size`` (H, W)."""
+    small = (confidence.clamp(0, 1) * 255.0).round().to(torch.uint8).numpy()
+    return cv2.resize(small, (size[1], size[0]), interpolation=cv2.INTER_LINEAR)
+
+
+def as_hints(
+    hints: Hints | Sequence[HintPoint | tuple[float, float, object]] | np.ndarray | None,
+    reference: np.ndarray | None = None,
+) -> Hints:
+    """Normalise the ``hints=`` / ``reference=`` arguments of :meth:`Colorizer.colorize`.
+
+    Raises:
+        HintError: a point that is not ``(x, y, colour)`` or an unknown colour.
+    """
+    if isinstance(hints, Hints):
+        result = Hints(list(hints.points), hints.image, hints.reference)
+    elif isinstance(hints, np.ndarray):
+        result = Hints(image=hints)
+    else:
+        result = Hints()
+        for item in hints or []:
+            if isinstance(item, HintPoint):
+                result.points.append(item)
+                continue
+            try:
+                x, y, colour = item
+            except (TypeError, ValueError):
+                raise HintError(f"a hint must be (x, y, colour), got {item!r}") from None
+            if isinstance(colour, str):
+                rgb = parse_colour(colour)
+            else:
+                try:
+                    rgb = tuple(int(c) for c in colour)  # type: ignore[union-attr]
+                except TypeError:
+                    raise HintError(f"unknown colour {colour!r} in hint {item!r}") from None
+                if len(rgb) != 3 or not all(0 <= c <= 255 for c in rgb):
+                    raise HintError(f"colour {colour!r} must be 3 values in 0-255")
+            relative = isinstance(x, float) and isinstance(y, float) and x <= 1 and y <= 1
+            result.points.append(
+                HintPoint(float(x), float(y), rgb, relative=relative, text=f"{x},{y}={colour}")
+            )
+    if reference is not None:
+        result.reference = reference
+    return result

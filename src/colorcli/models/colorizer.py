@@ -49,6 +49,11 @@ class ColorModel(nn.Module):
         return isinstance(self.head, ClassificationHead)
 
     @property
+    def accepts_hints(self) -> bool:
+        """True for a guided model (local colour hints and a reference histogram)."""
+        return bool(getattr(self.body, "guided", False))
+
+    @property
     def output_stride(self) -> int:
         """ab is predicted at ``1 / output_stride`` of the input resolution."""
         return self.body.output_stride
@@ -57,11 +62,16 @@ class ColorModel(nn.Module):
         """Number of trainable and frozen parameters."""
         return sum(p.numel() for p in self.parameters())
 
-    def forward(self, lightness: Tensor) -> Tensor:
+    def forward(
+        self, lightness: Tensor, hints: Tensor | None = None, reference: Tensor | None = None
+    ) -> Tensor:
         """Raw head output at the prediction grid.
 
         Args:
             lightness: ``(N, 1, H, W)`` L in [0, 100].
+            hints: guided models: ``(N, 3, H, W)`` hint map (a, b in Lab units, mask), see
+                :mod:`colorcli.guidance`; None = no local hints.
+            reference: guided models: ``(N, REFERENCE_FEATURES)`` global hint, or None.
 
         Returns:
             ``(N, 2, h, w)`` ab in Lab units (regression) or ``(N, K, h, w)`` logits, with
@@ -77,7 +87,22 @@ class ColorModel(nn.Module):
         if pad_h or pad_w:
             mode = "reflect" if pad_h < height and pad_w < width else "replicate"
             x = F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
-        output = self.head(self.body(x))
+        if hints is None and reference is None:
+            features = self.body(x)
+        elif not self.accepts_hints:
+            raise ModelError(
+                f"this {self.arch} model takes no colour hints or reference; use a guided model"
+            )
+        else:
+            if hints is not None:
+                if hints.shape[0] != x.shape[0] or hints.shape[1] != 3:
+                    raise ValueError(
+                        f"hints must have shape (N, 3, H, W), got {tuple(hints.shape)}"
+                    )
+                if pad_h or pad_w:
+                    hints = F.pad(hints, (0, pad_w, 0, pad_h))
+            features = self.body(x, hints=hints, reference=reference)
+        output = self.head(features)
         stride = self.output_stride
         return output[..., : math.ceil(height / stride), : math.ceil(width / stride)]
 
@@ -85,12 +110,36 @@ class ColorModel(nn.Module):
         """Head output -> ab ``(N, 2, h, w)`` in Lab units (options: method, temperature)."""
         return self.head.decode(output, **options)
 
-    def predict_ab(self, lightness: Tensor, **decode_options: Any) -> Tensor:
+    def predict_ab(
+        self,
+        lightness: Tensor,
+        hints: Tensor | None = None,
+        reference: Tensor | None = None,
+        **decode_options: Any,
+    ) -> Tensor:
         """ab for ``lightness (N, 1, H, W)``, bilinearly upsampled to ``(N, 2, H, W)``."""
-        ab = self.decode(self(lightness), **decode_options)
+        ab = self.decode(self(lightness, hints, reference), **decode_options)
         if ab.shape[-2:] != lightness.shape[-2:]:
             ab = F.interpolate(ab, size=lightness.shape[-2:], mode="bilinear", align_corners=False)
         return ab
+
+    def confidence(self, output: Tensor) -> Tensor:
+        """Per-pixel confidence ``(N, 1, h, w)`` in [0, 1] of head ``output``.
+
+        Colour-class heads: 1 − entropy / log K of the predicted distribution (1 = one
+        colour certain, 0 = all equally likely).
+
+        Raises:
+            ModelError: a regression head, which predicts no distribution.
+        """
+        if not isinstance(self.head, ClassificationHead):
+            raise ModelError(
+                f"this {self.arch} model regresses ab and has no per-pixel confidence; "
+                "use a colour-class model (e.g. default or vivid)"
+            )
+        log_p = F.log_softmax(output.float(), dim=1)
+        entropy = -(log_p.exp() * log_p).sum(dim=1, keepdim=True)
+        return (1.0 - entropy / math.log(self.head.num_classes)).clamp_(0.0, 1.0)
 
     def loss(self, output: Tensor, ab: Tensor) -> Tensor:
         """Training loss of ``output`` (from :meth:`forward`) against true ab ``(N, 2, H, W)``."""

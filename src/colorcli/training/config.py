@@ -22,7 +22,17 @@ AMP_MODES = ("auto", "bf16", "fp16", "off")
 LOSSES = ("mse", "smooth_l1")
 BEST_METRICS = ("val_loss", "val_psnr")
 
-BODY_OPTIONS = ("width", "depth", "output_stride", "layers", "hidden", "embed_size", "pretrained")
+BODY_OPTIONS = (
+    "width",
+    "depth",
+    "output_stride",
+    "layers",
+    "hidden",
+    "embed_size",
+    "embedder",
+    "pretrained",
+    "guided",
+)
 """Fields of :class:`TrainConfig` passed to the body builder when set (None = its default)."""
 
 RUN_CONTROL_FIELDS = frozenset(
@@ -59,9 +69,16 @@ class TrainConfig:
         loss: regression loss, ``mse`` or ``smooth_l1``.
         decode, temperature: decoding of classification heads.
         rebalance: class rebalancing (None: on for gamut, off for palettes).
-        width, depth, output_stride, layers, hidden, embed_size, pretrained: body options
-            (None leaves the body's own default).
+        width, depth, output_stride, layers, hidden, embed_size, embedder, pretrained, guided:
+            body options (None leaves the body's own default); ``guided`` adds colour-hint
+            inputs (lite bodies), trained on hints simulated from the truth.
         palette_pixels: ab pixels sampled from the training set to fit the palette.
+        freeze_encoder: fraction of the run's steps (over all its epochs) during which a
+            pretrained encoder (the ``lite`` bodies with ``--pretrained``) stays frozen;
+            1 keeps it frozen throughout.
+        unfreeze_levels: encoder feature levels, from the top (stride 32 down), trained after
+            that (0-5).
+        encoder_lr: learning rate of the unfrozen encoder levels, as a fraction of ``lr``.
 
     Data:
         data: data set path (None: the built-in demonstration images).
@@ -105,8 +122,13 @@ class TrainConfig:
     layers: int | None = None
     hidden: int | None = None
     embed_size: int | None = None
+    embedder: str | None = None
     pretrained: bool | None = None
+    guided: bool | None = None
     palette_pixels: int = 100_000
+    freeze_encoder: float = 0.5
+    unfreeze_levels: int = 2
+    encoder_lr: float = 0.1
     # data
     data: str | None = None
     size: int = 64
@@ -170,6 +192,12 @@ class TrainConfig:
                 _at_least(name, getattr(self, name), 1)
         if not 0.0 <= self.val_split < 1.0:
             raise UsageError(f"--val-split must be in [0, 1), got {self.val_split}")
+        if not 0.0 <= self.freeze_encoder <= 1.0:
+            raise UsageError(f"--freeze-encoder must be in [0, 1], got {self.freeze_encoder}")
+        if not 0 <= self.unfreeze_levels <= 5:
+            raise UsageError(f"--unfreeze-levels must be in 0-5, got {self.unfreeze_levels}")
+        if not self.encoder_lr > 0:
+            raise UsageError(f"--encoder-lr must be positive, got {self.encoder_lr}")
         if not self.lr > 0:
             raise UsageError(f"--lr must be positive, got {self.lr}")
         if self.weight_decay < 0:

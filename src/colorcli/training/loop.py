@@ -23,6 +23,7 @@ from colorcli.checkpoint import checkpoint_from_model, model_from_checkpoint, sa
 from colorcli.data import DatasetBundle, open_dataset
 from colorcli.device import describe_device, resolve_device
 from colorcli.errors import TrainingError, UsageError
+from colorcli.guidance import simulate_training_hints, simulate_training_reference
 from colorcli.training import distributed
 from colorcli.training.config import TrainConfig, build_config, config_from_dict
 from colorcli.training.distributed import DistributedContext
@@ -174,15 +175,53 @@ def _amp_name(dtype: torch.dtype | None) -> str:
     return {None: "off", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]
 
 
-def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    """Decay weight matrices and convolution kernels, not biases or norms (nanoGPT)."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    decay = [p for p in params if p.dim() >= 2]
-    no_decay = [p for p in params if p.dim() < 2]
-    return [
-        {"params": decay, "weight_decay": weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
+def _param_groups(
+    model: nn.Module, weight_decay: float, encoder_lr: float = 1.0
+) -> list[dict[str, Any]]:
+    """Decay weight matrices and convolution kernels, not biases or norms (nanoGPT).
+
+    A body with a staged pretrained encoder (``set_trainable_levels``) gets two more groups
+    holding all its encoder parameters, frozen or not, at ``encoder_lr`` × the learning
+    rate: frozen ones have no gradient and are skipped by the optimizer until unfrozen.
+    """
+    encoder: list[nn.Parameter] = []
+    body = getattr(model, "body", None)
+    if body is not None and hasattr(body, "set_trainable_levels"):
+        encoder = list(body.encoder_parameters())
+    encoder_ids = {id(p) for p in encoder}
+    params = [p for p in model.parameters() if p.requires_grad and id(p) not in encoder_ids]
+    groups: list[dict[str, Any]] = [
+        {"params": [p for p in params if p.dim() >= 2], "weight_decay": weight_decay},
+        {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
     ]
+    if encoder:
+        groups += [
+            {
+                "params": [p for p in encoder if p.dim() >= 2],
+                "weight_decay": weight_decay,
+                "lr_scale": encoder_lr,
+            },
+            {
+                "params": [p for p in encoder if p.dim() < 2],
+                "weight_decay": 0.0,
+                "lr_scale": encoder_lr,
+            },
+        ]
+    return groups
+
+
+def _set_encoder_stage(model: nn.Module, config: TrainConfig, step: int, total_steps: int) -> None:
+    """Freeze a pretrained encoder for the first ``freeze_encoder`` of the steps, then train
+    its top ``unfreeze_levels`` levels (a pure function of the step, so resume agrees)."""
+    body = getattr(model, "body", None)
+    if body is None or not hasattr(body, "set_trainable_levels"):
+        return
+    if not bool(getattr(body, "imagenet_statistics", False)):
+        return  # trained from scratch: every level trains from the start
+    frozen = step < config.freeze_encoder * total_steps
+    levels = 0 if frozen else config.unfreeze_levels
+    if body.trainable_levels != levels:
+        body.set_trainable_levels(levels)
 
 
 def _hardware(device: torch.device) -> str:
@@ -619,7 +658,9 @@ class _Trainer:
         fused = self.device.type == "cuda"
         optimizer_class = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
         self.optimizer = optimizer_class(
-            _param_groups(model, config.weight_decay), lr=config.lr, fused=fused or None
+            _param_groups(model, config.weight_decay, config.encoder_lr),
+            lr=config.lr,
+            fused=fused or None,
         )
         self.scaler = torch.amp.GradScaler(
             self.device.type, enabled=self.amp_dtype == torch.float16
@@ -765,9 +806,11 @@ class _Trainer:
                 lightness = lightness.contiguous(memory_format=memory_format)
                 lr = self._lr(self.step)
                 for group in self.optimizer.param_groups:
-                    group["lr"] = lr
+                    group["lr"] = lr * group.get("lr_scale", 1.0)
+                _set_encoder_stage(self.model, config, self.step, self.total_steps)
+                guidance = self._simulated_guidance(batch["ab"])
                 with autocast(self.device, self.amp_dtype):
-                    output = self.forward_model(lightness)
+                    output = self.forward_model(lightness, *guidance)
                     loss = self.model.loss(output, ab)
                 if check_every_step and not bool(torch.isfinite(loss)):
                     raise self._nan_error(f"the loss is {float(loss.detach())}")
@@ -828,6 +871,20 @@ class _Trainer:
                 return reason  # run() writes last.pt
             self._save_last()
         return STOP_FINISHED
+
+    def _simulated_guidance(self, ab: Tensor) -> tuple[Tensor, ...]:
+        """Guided models: hints and a reference simulated from the true ``ab`` (CPU, seeded
+        by the step, so a resumed run draws the same); others: nothing."""
+        if not self.model.accepts_hints:
+            return ()
+        generator = torch.Generator().manual_seed(self.config.seed * 1_000_003 + self.step)
+        hints = simulate_training_hints(ab, generator)
+        reference = simulate_training_reference(ab, generator)
+        pin = self.device.type == "cuda"
+        return (
+            hints.to(self.device, non_blocking=pin),
+            reference.to(self.device, non_blocking=pin),
+        )
 
     def _fold_loss(self, loss_total: Tensor) -> None:
         """Move the device-side epoch loss sum into the Python counters (one sync)."""
