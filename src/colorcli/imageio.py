@@ -751,7 +751,8 @@ def write_image(
         encode = _wide_encoder(pixels, alpha, icc, exif, fmt, path)
     else:
         encode = _pillow_encoder(pixels, alpha, icc, exif, fmt, quality)
-    _write_atomically(path, encode, overwrite=overwrite)
+    height, width = pixels.shape[:2]
+    _write_atomically(path, encode, overwrite=overwrite, size=(width, height))
 
 
 def _check_pixels(pixels: np.ndarray, alpha: np.ndarray | None, quality: int) -> None:
@@ -893,7 +894,14 @@ def _write_png_with_metadata(
     file.write(png[header_end:])
 
 
-def _write_atomically(path: Path, encode: Callable[[IO[bytes]], None], *, overwrite: bool) -> None:
+def _write_atomically(
+    path: Path,
+    encode: Callable[[IO[bytes]], None],
+    *,
+    overwrite: bool,
+    size: tuple[int, int],
+) -> None:
+    """Encode into a partial file, check that it reads back as ``size`` (W, H), publish it."""
     directory = path.parent
     partial = partial_path(path)
     try:
@@ -904,6 +912,8 @@ def _write_atomically(path: Path, encode: Callable[[IO[bytes]], None], *, overwr
                 encode(file)
                 file.flush()
                 os.fsync(file.fileno())
+                _check_all_on_disk(file, path)
+            _check_reads_back(partial, path, size)
             _publish(partial, path, overwrite=overwrite)
     except MemoryError as e:
         raise ImageError(f"{path}: not enough memory to encode the image") from e
@@ -916,6 +926,38 @@ def _write_atomically(path: Path, encode: Callable[[IO[bytes]], None], *, overwr
         with contextlib.suppress(OSError):
             os.unlink(partial)
     fsync_path(directory)  # makes the rename itself durable
+
+
+def _check_all_on_disk(file: IO[bytes], path: Path) -> None:
+    """Refuse a file shorter than the encoder's last write reached (it may seek back)."""
+    written, stored = file.tell(), os.fstat(file.fileno()).st_size
+    if stored < written:
+        raise ImageError(
+            f"{path}: the written image cannot be read back "
+            f"(only {stored:,} of {written:,} bytes are on disk)"
+        )
+
+
+def _check_reads_back(partial: Path, path: Path, size: tuple[int, int]) -> None:
+    """Refuse an encoded file whose header does not read back as an image of ``size``.
+
+    Only the header is parsed (cheap next to encoding): an output that cannot be opened is
+    not an output, and is never published.
+    """
+    try:
+        with Image.open(partial) as im:
+            found = im.size
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        return  # the header was parsed: it is only larger than Pillow's own guard
+    except UnidentifiedImageError as e:
+        raise ImageError(f"{path}: the written image cannot be read back (not an image)") from e
+    except _DECODE_ERRORS as e:
+        raise ImageError(f"{path}: the written image cannot be read back ({e})") from e
+    if found != size:
+        raise ImageError(
+            f"{path}: the written image reads back as {found[0]}x{found[1]}, "
+            f"not {size[0]}x{size[1]}"
+        )
 
 
 def _publish(partial: Path, path: Path, *, overwrite: bool) -> None:

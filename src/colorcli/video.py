@@ -13,6 +13,7 @@ a half-written video under the final name.
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import math
 import os
@@ -33,6 +34,7 @@ import numpy as np
 from colorcli.atomic import (
     fsync_path,
     move_into_place,
+    partial_path,
     remove_stale_partials,
     short_name,
     writer_lock,
@@ -392,12 +394,67 @@ def _publish(partial: Path, path: Path, *, overwrite: bool) -> None:
         raise VideoError(f"{path}: already exists") from error
 
 
-def _written_frames(path: Path) -> int:
+def _written_frames(path: Path) -> int | None:
+    """Frames ``path`` declares (0: it does not say), None when it does not open as a video."""
     capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
     try:
-        return int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) if capture.isOpened() else 0
+        return int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) if capture.isOpened() else None
     finally:
         capture.release()
+
+
+def _verify_written(path: Path, output: Path, frames: int) -> None:
+    """Refuse to publish ``path`` unless it reads back as a video of ``frames`` frames.
+
+    OpenCV's writer reports no error: a full disk or quota only shows as a file that does
+    not open (no ``moov`` atom) or holds fewer frames.
+
+    Raises:
+        VideoError: naming ``output`` and the reason (the file system's, when it has one).
+    """
+    written = _written_frames(path)
+    if written is not None and written in (0, frames):
+        return
+    space = _space_problem(output)
+    if written is None:
+        reason = space or "unreadable: the encoder's file is truncated or corrupt"
+        raise VideoError(f"{output}: the written video cannot be read back ({reason})")
+    raise VideoError(
+        f"{output}: the encoder wrote {written} of {frames} frames"
+        + (f" ({space})" if space else "")
+    )
+
+
+_SPACE_PROBE_BYTES = 1 << 20
+
+
+def _space_problem(output: Path) -> str:
+    """Why a file cannot grow next to ``output`` (e.g. ``No space left on device``), or ''.
+
+    Writes and removes a 1 MiB file named like a partial of ``output`` (so a killed run's
+    clean-up finds it): the encoder failed somewhere below that, so a full disk or an
+    exhausted quota shows here in the file system's own words.
+    """
+    probe = partial_path(output)
+    try:
+        descriptor = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as error:
+        return error.strerror or str(error)
+    try:
+        block = memoryview(bytes(_SPACE_PROBE_BYTES))
+        while block:  # a short write is how a nearly full disk first answers
+            written = os.write(descriptor, block)
+            if written == 0:
+                return os.strerror(errno.ENOSPC)
+            block = block[written:]
+        os.fsync(descriptor)
+    except OSError as error:
+        return error.strerror or str(error)
+    finally:
+        os.close(descriptor)
+        with contextlib.suppress(OSError):
+            os.unlink(probe)
+    return ""
 
 
 def _output_geometry(
@@ -547,11 +604,7 @@ def colorize_video(
             raise VideoError(
                 f"{source}: truncated or corrupt video: decoded {frames} of {total} frames"
             )
-        written = _written_frames(partial)
-        if written and written != frames:
-            raise VideoError(f"{output}: the encoder wrote {written} of {frames} frames")
-        if not partial.is_file() or partial.stat().st_size == 0:
-            raise VideoError(f"{output}: the encoder wrote nothing (disk full?)")
+        _verify_written(partial, output, frames)
 
         audio_state: Literal["copied", "none", "dropped"] = "none"
         audio_reason = ""
@@ -560,6 +613,7 @@ def colorize_video(
             audio_state, audio_reason = _add_audio(find_ffmpeg(), partial, source, with_audio, ext)
             if audio_state == "copied":
                 final = with_audio
+                _verify_written(final, output, frames)
         else:
             audio_state, audio_reason = "dropped", "not asked for"
         fsync_path(final)
