@@ -15,6 +15,7 @@ import math
 import os
 import re
 import time
+import zlib
 from collections import deque
 from collections.abc import Callable, Generator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -29,7 +30,9 @@ from PIL import Image, ImageDraw, ImageFont
 from torch import Tensor
 
 from colorcli import __version__
+from colorcli.color import rgb_to_lab
 from colorcli.errors import DataError, ImageError, ModelError, UsageError
+from colorcli.guidance import ab_histogram, evaluation_hints, pad_hints
 from colorcli.imageio import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, read_image, write_image
 from colorcli.metrics import METRICS, SSIM_WINDOW, colorfulness, compute_metrics, mean_and_ci95
 from colorcli.models.heads import ClassificationHead
@@ -319,6 +322,9 @@ class EvalReport:
     failed: list[tuple[str, str]] = field(default_factory=list)
     examined: int = 0
     seconds: float = 0.0
+    confidence: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+    """Per model row with a confidence map: per image, the mean ab error (Lab units) of
+    its least and of its most confident quarter of pixels."""
 
     @property
     def scored(self) -> int:
@@ -340,6 +346,19 @@ class EvalReport:
             raise DataError("no image was scored, so there is nothing to summarise")
         value, low, high = METRICS[metric].summarize(values)
         return MetricSummary(value, low, high, len(values))
+
+    def confidence_summary(self, row: str) -> dict[str, float]:
+        """Mean ab error of the least / most confident quarter of pixels over the images."""
+        pairs = self.confidence.get(row, [])
+        if not pairs:
+            return {}
+        low = float(np.mean([pair[0] for pair in pairs]))
+        high = float(np.mean([pair[1] for pair in pairs]))
+        return {
+            "error_least_confident_quarter": round(low, 3),
+            "error_most_confident_quarter": round(high, 3),
+            "ratio": round(low / high, 3) if high > 0 else float("nan"),
+        }
 
     def original_colorfulness(self) -> MetricSummary | None:
         """Mean colourfulness of the originals (the reference of ``colorfulness``), if measured."""
@@ -391,6 +410,9 @@ class EvalReport:
                 for row in self.rows
             ],
             "original": ({"colorfulness": original.to_dict()} if original is not None else None),
+            "confidence": {
+                row: self.confidence_summary(row) for row in self.confidence if self.confidence[row]
+            },
             "skipped_gray": list(self.skipped_gray),
             "failed": [{"image": image, "reason": reason} for image, reason in self.failed],
             "seconds": round(self.seconds, 3),
@@ -574,6 +596,9 @@ def evaluate(
     device: torch.device | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     on_image: Callable[[ImageEvent], None] | None = None,
+    hints: Sequence[int] = (),
+    own_reference: bool = False,
+    confidence: bool = False,
 ) -> EvalReport:
     """Score the gray baseline and every colourizer on the colour photographs of ``data``.
 
@@ -596,6 +621,13 @@ def evaluate(
             colourizer's device, else the CPU.
         max_pixels: larger files are refused (recorded as failed).
         on_image: called once per examined file, as soon as its fate is known.
+        hints: guided models are also scored with this many local hints per photo,
+            simulated from the truth (3-pixel patches at positions fixed by the file name,
+            so every run and model sees the same): one row ``"<name> +N hints"`` per N > 0.
+        own_reference: guided models are also scored with the photo's own ab histogram as
+            the reference (row ``"<name> +reference"``).
+        confidence: record how well colour-class models' confidence ranks their error
+            (:attr:`EvalReport.confidence`).
 
     Returns:
         The :class:`EvalReport`.
@@ -625,14 +657,37 @@ def evaluate(
     if device is None:
         device = next(iter(colorizers.values())).device if colorizers else torch.device("cpu")
     samples = Path(samples_dir) if samples_dir is not None else None
+    if any(count < 0 for count in hints):
+        raise UsageError(f"--hints counts must be >= 0, got {list(hints)}")
+    guided = [name for name, c in colorizers.items() if c.model.accepts_hints]
+    if (any(hints) or own_reference) and not guided:
+        raise UsageError("--hints and --own-reference need a guided model (e.g. the default)")
+    rows: dict[str, _Row] = {name: _Row(c) for name, c in colorizers.items()}
+    for name in guided:
+        for count in dict.fromkeys(hints):
+            if count > 0:
+                rows[f"{name} +{count} hints"] = _Row(colorizers[name], hints=count)
+        if own_reference:
+            rows[f"{name} +reference"] = _Row(colorizers[name], own_reference=True)
 
     report = EvalReport(
         protocol=protocol,
         data=data,
         metrics=chosen,
-        rows=[BASELINE_NAME, *colorizers],
-        models={name: _model_settings(c) for name, c in colorizers.items()},
+        rows=[BASELINE_NAME, *rows],
+        models={
+            name: {
+                **_model_settings(row.colorizer),
+                "hints": row.hints,
+                **({"reference": "own histogram"} if row.own_reference else {}),
+            }
+            for name, row in rows.items()
+        },
     )
+    if confidence:
+        for name, colorizer in colorizers.items():
+            if colorizer.model.is_classifier:
+                report.confidence[name] = []
     started = time.perf_counter()
     min_side = SSIM_WINDOW if {"ssim", "ssim_l"} & set(chosen) else 1
 
@@ -658,7 +713,7 @@ def evaluate(
             photos = list(batch)
             batch.clear()
             batch_pixels = 0
-            _score_batch(photos, colorizers, chosen, device, report, samples, used_sample_names)
+            _score_batch(photos, rows, chosen, device, report, samples, used_sample_names)
             for photo in photos:
                 if on_image is not None:
                     on_image(ImageEvent(photo.image, "scored"))
@@ -683,9 +738,58 @@ def evaluate(
     return report
 
 
+@dataclass(frozen=True)
+class _Row:
+    """One row of the table: a colourizer, and the guidance it is given."""
+
+    colorizer: Colorizer
+    hints: int = 0
+    own_reference: bool = False
+
+
+def _true_ab(pixels: np.ndarray, item: ModelInput) -> Tensor:
+    """The photo's true ab at the model's content size, ``(1, 2, h, w)``."""
+    height, width = item.content
+    small = cv2.resize(pixels, (width, height), interpolation=cv2.INTER_AREA)
+    if small.ndim == 2:
+        small = np.repeat(small[:, :, None], 3, axis=2)
+    top = 65535.0 if small.dtype == np.uint16 else 255.0
+    rgb = torch.from_numpy(small.astype(np.float32) / top).permute(2, 0, 1)[None]
+    return rgb_to_lab(rgb)[:, 1:]
+
+
+def _guided_inputs(
+    photos: list[_Photo], prepared: list[ModelInput], row: _Row, truths: list[Tensor]
+) -> list[ModelInput]:
+    """``prepared`` with the row's simulated hints and/or own-histogram reference."""
+    inputs = []
+    for photo, item, truth in zip(photos, prepared, truths, strict=True):
+        hint_map = None
+        if row.hints:
+            seed = zlib.crc32(photo.image.encode("utf-8"))
+            small = evaluation_hints(truth, row.hints, seed)
+            side = item.lightness.shape[-1]
+            hint_map = pad_hints(small, side - item.content[0], side - item.content[1])[0]
+        reference = ab_histogram(truth)[0] if row.own_reference else None
+        inputs.append(ModelInput(item.lightness, item.content, hint_map, reference))
+    return inputs
+
+
+def _confidence_errors(results: list[Tensor], truths: list[Tensor]) -> list[tuple[float, float]]:
+    """Per image: mean ab error of the least and of the most confident quarter of pixels."""
+    pairs = []
+    for result, truth in zip(results, truths, strict=True):
+        error = (result[:2] - truth[0]).norm(dim=0).flatten()
+        certainty = result[2].flatten()
+        quarter = max(1, certainty.numel() // 4)
+        order = torch.argsort(certainty)
+        pairs.append((float(error[order[:quarter]].mean()), float(error[order[-quarter:]].mean())))
+    return pairs
+
+
 def _score_batch(
     photos: list[_Photo],
-    colorizers: Mapping[str, Colorizer],
+    rows: Mapping[str, _Row],
     metrics: tuple[str, ...],
     device: torch.device,
     report: EvalReport,
@@ -698,21 +802,35 @@ def _score_batch(
         BASELINE_NAME: [gray_baseline(pixels, device=device) for pixels in originals]
     }
     prepared: dict[int, list[ModelInput]] = {}  # the model input, once per inference size
-    for name, colorizer in colorizers.items():
+    truths: dict[int, list[Tensor]] = {}
+    for name, row in rows.items():
+        colorizer = row.colorizer
         if colorizer.size not in prepared:
             prepared[colorizer.size] = [prepare_input(p, colorizer.size) for p in originals]
+        inputs = prepared[colorizer.size]
+        wants_confidence = name in report.confidence
+        if (row.hints or row.own_reference or wants_confidence) and colorizer.size not in truths:
+            truths[colorizer.size] = [
+                _true_ab(pixels, item) for pixels, item in zip(originals, inputs, strict=True)
+            ]
+        if row.hints or row.own_reference:
+            inputs = _guided_inputs(photos, inputs, row, truths[colorizer.size])
         try:
             abs_ = predict_ab(
                 colorizer.model,
-                prepared[colorizer.size],
+                inputs,
                 device=colorizer.device,
                 autocast_dtype=colorizer.autocast_dtype,
+                confidence=wants_confidence,
             )
         except RuntimeError as error:  # e.g. out of memory on the device
             first = str(error).strip().splitlines()[0] if str(error).strip() else "runtime error"
             raise ModelError(
                 f"model {name!r} failed on a batch of {len(photos)}: {first}"
             ) from None
+        if wants_confidence:
+            report.confidence[name].extend(_confidence_errors(abs_, truths[colorizer.size]))
+            abs_ = [ab[:2] for ab in abs_]
         outputs[name] = [
             join_full_resolution(
                 pixels, ab, saturation=colorizer.saturation, device=colorizer.device

@@ -191,12 +191,14 @@ def hint_map(
         small_alpha = small[:, :, 3]
         mask = small_alpha >= 0.5
         if mask.any():
-            rgb = small[:, :, :3][mask] / small_alpha[mask][:, None]
+            colours = small[:, :, :3][mask] / small_alpha[mask][:, None]
             rows, columns = np.nonzero(mask)
             lights = lightness[0, rows, columns]
-            ab = ab_at_lightness(torch.from_numpy(rgb.astype(np.float64)).clamp(0, 1), lights)
-            out[0, rows, columns] = ab[:, 0]
-            out[1, rows, columns] = ab[:, 1]
+            stroke_ab = ab_at_lightness(
+                torch.from_numpy(colours.astype(np.float64)).clamp(0, 1), lights
+            )
+            out[0, rows, columns] = stroke_ab[:, 0]
+            out[1, rows, columns] = stroke_ab[:, 1]
             out[2, rows, columns] = 1.0
     for point in hints.points:
         x, y = _point_position(point, height, width)

@@ -683,11 +683,12 @@ def as_hints(
                 rgb = parse_colour(colour)
             else:
                 try:
-                    rgb = tuple(int(c) for c in colour)  # type: ignore[union-attr]
+                    values = [int(c) for c in colour]  # type: ignore[attr-defined]
                 except TypeError:
                     raise HintError(f"unknown colour {colour!r} in hint {item!r}") from None
-                if len(rgb) != 3 or not all(0 <= c <= 255 for c in rgb):
+                if len(values) != 3 or not all(0 <= c <= 255 for c in values):
                     raise HintError(f"colour {colour!r} must be 3 values in 0-255")
+                rgb = (values[0], values[1], values[2])
             relative = isinstance(x, float) and isinstance(y, float) and x <= 1 and y <= 1
             result.points.append(
                 HintPoint(float(x), float(y), rgb, relative=relative, text=f"{x},{y}={colour}")

@@ -117,6 +117,29 @@ def eval_command(
         help="Also write a gray | models | original PNG grid per image into this folder.",
         show_default=False,
     ),
+    hints: str | None = typer.Option(
+        None,
+        "--hints",
+        metavar="N,N,...",
+        help=(
+            "Guided models: also score with N colour hints per photo simulated from its "
+            "truth (the same points for every model), e.g. 0,1,5,10,20."
+        ),
+        show_default=False,
+    ),
+    own_reference: bool = typer.Option(
+        False,
+        "--own-reference",
+        help="Guided models: also score with each photo's own colour histogram as reference.",
+    ),
+    confidence: bool = typer.Option(
+        False,
+        "--confidence",
+        help=(
+            "Colour-class models: report the ab error of the least and of the most confident "
+            "quarter of pixels (how well the confidence map ranks the error)."
+        ),
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Score colourizers on colour photos: each photo's L is colourized and compared with it.
@@ -126,6 +149,7 @@ def eval_command(
     default model.
     """
     with reported_errors():
+        hint_counts = _hint_counts(hints)
         chosen = parse_protocol(protocol)
         _say_err(chosen.description)
         names = [metric.value for metric in metrics] if metrics else list(DEFAULT_METRICS)
@@ -169,6 +193,9 @@ def eval_command(
                 samples_dir=samples,
                 device=compute,
                 on_image=on_image,
+                hints=hint_counts,
+                own_reference=own_reference,
+                confidence=confidence,
             )
         _report_files(report)
         if not report.scored:
@@ -182,10 +209,34 @@ def eval_command(
         typer.echo(json.dumps(report.to_dict(), indent=2, allow_nan=False))
     else:
         console.print(results_table(report))
+        for row in report.confidence:
+            summary = report.confidence_summary(row)
+            if summary:
+                _say_err(
+                    f"confidence of {row}: ab error {summary['error_least_confident_quarter']:.2f}"
+                    f" in the least confident quarter of pixels, "
+                    f"{summary['error_most_confident_quarter']:.2f} in the most confident"
+                )
     if per_image is not None:
         _say_err(f"per-image values: {per_image}")
     if samples is not None:
         _say_err(f"sample grids: {samples}")
+
+
+def _hint_counts(text: str | None) -> list[int]:
+    """``"0,1,5"`` -> [0, 1, 5]; raises UsageError naming the bad part."""
+    if text is None:
+        return []
+    counts = []
+    for part in text.split(","):
+        try:
+            count = int(part.strip())
+        except ValueError:
+            raise UsageError(f"--hints must be whole numbers like 0,1,5,10, got {text!r}") from None
+        if count < 0:
+            raise UsageError(f"--hints counts must be >= 0, got {count}")
+        counts.append(count)
+    return counts
 
 
 def _load_colorizers(

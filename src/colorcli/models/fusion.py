@@ -63,16 +63,19 @@ class FusionBody(Body):
             conv_bn_relu(8 * w, 8 * w),
         )
         self.embedder: nn.Module
+        embed_dim: int
         if embedder == "resnet18":
-            self.embedder = resnet.resnet18(weights=None)
+            classifier = resnet.resnet18(weights=None)
             if pretrained:
-                self.embedder.load_state_dict(
+                classifier.load_state_dict(
                     load_cached_weights(resnet.ResNet18_Weights.IMAGENET1K_V1)
                 )
-            embed_dim = self.embedder.fc.out_features
+            embed_dim = classifier.fc.out_features
+            self.embedder = classifier
         else:
-            self.embedder = efficientnet_lite(embedder, pretrained=pretrained)
-            embed_dim = self.embedder._fc.in_features
+            lite = efficientnet_lite(embedder, pretrained=pretrained)
+            embed_dim = lite._fc.in_features
+            self.embedder = lite
         if pretrained:
             self.embedder.requires_grad_(False)
         self.frozen_embedder = pretrained

@@ -84,8 +84,10 @@ class HintBranch(nn.Module):
             nn.Linear(REFERENCE_FEATURES, 256), nn.ReLU(inplace=True), nn.Linear(256, 256)
         )
         self.inject_reference = nn.Linear(256, decoder_channels[top])
-        for layer in [*self.inject.values(), self.inject_reference]:
+        zeroed: list[nn.Conv2d | nn.Linear] = [*self.inject.values(), self.inject_reference]  # type: ignore[list-item]
+        for layer in zeroed:
             nn.init.zeros_(layer.weight)
+            assert layer.bias is not None
             nn.init.zeros_(layer.bias)
 
     def forward(self, hints: Tensor, reference: Tensor | None) -> dict[int, Tensor]:
