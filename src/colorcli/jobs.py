@@ -39,6 +39,13 @@ class Job:
     relative: Path
     """Path of the source relative to the input it was found under (for messages)."""
     kind: Literal["image", "video"] = "image"
+    compare: Path | None = None
+    """Where the input|output side-by-side goes (``--compare``); None when not asked for."""
+
+    @property
+    def outputs(self) -> tuple[Path, ...]:
+        """Every file this job writes: the collision checks and the clean-up cover them all."""
+        return (self.output,) if self.compare is None else (self.output, self.compare)
 
 
 @dataclass
@@ -49,6 +56,11 @@ class Plan:
     refused: list[tuple[Path, str]]
     ignored: int
     """Files in the input folders that are neither images nor videos (by extension)."""
+
+
+def compare_path(output: Path) -> Path:
+    """Where ``--compare`` writes the side-by-side of ``output``: ``<stem>_compare<suffix>``."""
+    return output.with_name(f"{output.stem}_compare{output.suffix}")
 
 
 def output_extension(source: Path, requested: str = "auto") -> str:
@@ -65,7 +77,9 @@ def output_extension(source: Path, requested: str = "auto") -> str:
 def _is_media_name(path: Path) -> bool:
     suffix = path.suffix.lower()
     is_media = suffix in IMAGE_EXTENSIONS or suffix in VIDEO_EXTENSIONS
-    return is_media and not path.name.startswith(".")
+    # a photo's scribble hints (<stem>.hints.png) go with it: they are not photos
+    is_hints = path.name.lower().endswith(".hints.png")
+    return is_media and not is_hints and not path.name.startswith(".")
 
 
 def is_video_name(path: Path) -> bool:
@@ -122,6 +136,7 @@ def plan_jobs(
     ext: str = "auto",
     suffix: str = "",
     video_ext: str = "mp4",
+    compare: bool = False,
 ) -> Plan:
     """Plan the output path of every image and video under ``inputs``.
 
@@ -133,6 +148,13 @@ def plan_jobs(
         suffix: appended to each output file's stem (e.g. ``_color``).
         video_ext: container of colourized videos, one of ``VIDEO_OUTPUT_EXTENSIONS``
             (video jobs have ``kind == "video"``).
+        compare: plan an input|output side-by-side for each image (:attr:`Job.compare`).
+
+    Every file a job will write takes part in the collision checks: a job none of whose
+    files may be written (another job plans the same name, or it is an input) is refused.
+    A file found in a folder that is the planned output (or side-by-side) of another file
+    found there, inside ``out_dir``, is an earlier result of this tool, not an input, so
+    re-running an in-place command (``-o`` = the input folder, with ``--suffix``) resumes.
 
     Raises:
         UsageError: an input does not exist, the output folder is a file, or it is an input
@@ -148,6 +170,7 @@ def plan_jobs(
             f"--video-ext must be one of {', '.join(VIDEO_OUTPUT_EXTENSIONS)}, got {video_ext!r}"
         )
     jobs: list[Job] = []
+    found: list[Job] = []  # found by walking a folder (not named by the user)
     refused: list[tuple[Path, str]] = []
     ignored = 0
     for item in inputs:
@@ -162,30 +185,84 @@ def plan_jobs(
             files, skipped = _walk(item, recursive, out_dir)
             ignored += skipped
             for path in files:
-                jobs.append(_job(path, path.relative_to(item), out_dir, ext, suffix, video_ext))
+                job = _job(path, path.relative_to(item), out_dir, ext, suffix, video_ext, compare)
+                jobs.append(job)
+                found.append(job)
         else:
-            jobs.append(_job(item, Path(item.name), out_dir, ext, suffix, video_ext))
+            jobs.append(_job(item, Path(item.name), out_dir, ext, suffix, video_ext, compare))
+    jobs = _without_earlier_outputs(jobs, found, out_dir)
     unique: list[Job] = []
-    seen: dict[Path, Path] = {}
+    claimed: dict[Path, Path] = {}
+    planned: set[tuple[tuple[int, int] | Path, Path]] = set()
     source_ids = {_file_id(job.source) for job in jobs} - {None}
     for job in jobs:
-        key = Path(os.path.normcase(os.path.abspath(job.output)))
-        if key in seen:
-            refused.append((job.source, f"its output {job.output} is also planned for {seen[key]}"))
+        keys = [_path_key(path) for path in job.outputs]
+        identity = (_file_id(job.source) or _path_key(job.source), keys[0])
+        if identity in planned:
+            continue  # the same file given twice (or via a folder and by name): one job
+        reason = _collision(job, keys, claimed, source_ids)
+        if reason:
+            refused.append((job.source, reason))
             continue
-        if _file_id(job.output) in source_ids:
-            refused.append((job.source, f"output {job.output} would overwrite an input file"))
-            continue
-        seen[key] = job.source
+        planned.add(identity)
+        claimed.update(dict.fromkeys(keys, job.source))
         unique.append(job)
     return Plan(jobs=unique, refused=refused, ignored=ignored)
 
 
+def _path_key(path: Path) -> Path:
+    return Path(os.path.normcase(os.path.abspath(path)))
+
+
+def _collision(
+    job: Job,
+    keys: list[Path],
+    claimed: dict[Path, Path],
+    source_ids: set[tuple[int, int] | None],
+) -> str:
+    """Why ``job`` may not write its files ('' when it may)."""
+    for path, key in zip(job.outputs, keys, strict=True):
+        what = "its side-by-side" if path == job.compare else "its output"
+        if key in claimed:
+            return f"{what} {path} is also planned for {claimed[key]}"
+        if _file_id(path) in source_ids:
+            return f"{what} {path} would overwrite an input file"
+    return ""
+
+
+def _without_earlier_outputs(jobs: list[Job], found: list[Job], out_dir: Path) -> list[Job]:
+    """``jobs`` less the files found in folders that are results of other found files.
+
+    Such a file lies inside ``out_dir`` under the name another found file's output (or
+    its side-by-side, asked for or not) gets: it is what an earlier run wrote.
+    """
+    results = {_path_key(path) for job in found for path in (job.output, compare_path(job.output))}
+    root = _path_key(out_dir)
+    earlier = {
+        id(job)
+        for job in found
+        if _path_key(job.source) in results and _path_key(job.source).is_relative_to(root)
+    }
+    return [job for job in jobs if id(job) not in earlier]
+
+
 def _job(
-    source: Path, relative: Path, out_dir: Path, ext: str, suffix: str, video_ext: str = "mp4"
+    source: Path,
+    relative: Path,
+    out_dir: Path,
+    ext: str,
+    suffix: str,
+    video_ext: str = "mp4",
+    compare: bool = False,
 ) -> Job:
     video = is_video_name(source)
     extension = video_ext if video else output_extension(source, ext)
     name = f"{relative.stem}{suffix}.{extension}"
     output = out_dir / relative.parent / name
-    return Job(source=source, output=output, relative=relative, kind="video" if video else "image")
+    return Job(
+        source=source,
+        output=output,
+        relative=relative,
+        kind="video" if video else "image",
+        compare=compare_path(output) if compare and not video else None,
+    )

@@ -37,9 +37,16 @@ import torch
 
 from colorcli.atomic import remove_stale_partials
 from colorcli.errors import ColorcliError, ImageError
+from colorcli.hints import HINTS_SUFFIX, Hints, read_hint_image
 from colorcli.imageio import DEFAULT_MAX_PIXELS, LoadedImage, probe_size, read_image, write_image
-from colorcli.jobs import Job
-from colorcli.pipeline import Colorizer, ModelInput, join_full_resolution, prepare_input
+from colorcli.jobs import Job, compare_path
+from colorcli.pipeline import (
+    Colorizer,
+    ModelInput,
+    confidence_to_image,
+    join_full_resolution,
+    prepare_input,
+)
 
 BATCH_PIXEL_BUDGET = 48_000_000
 """A batch is flushed early once its full-size images hold this many pixels (bounds memory)."""
@@ -51,6 +58,7 @@ TRIM_PIXELS = 4_000_000
 """After writing an image this large, freed heap memory is handed back to the system."""
 
 STAGES = ("read", "prepare", "model", "join", "write")
+CONFIDENCE_SUFFIX = "_confidence"
 """Stages timed in :attr:`RunSummary.stage_seconds`."""
 
 _T = TypeVar("_T")
@@ -102,12 +110,19 @@ class ColorizeSettings:
     write_behind: int | None = None
     """Images waiting to be joined and written at most (None: the batch size, at least 2)."""
     pixel_budget: int = PIXEL_BUDGET
+    hints: Hints | None = None
+    """Colour hints and/or a reference for every input (a guided model is needed); a
+    ``<stem>.hints.png`` beside a photo adds its own scribble hints (see :func:`hints_for`)."""
+    save_confidence: bool = False
+    """Also write ``<output stem>_confidence.png``: the model's per-pixel confidence."""
     """Pixels of all images in flight at most (one image always goes through)."""
 
 
-def compare_path(output: Path) -> Path:
-    """Where ``--compare`` writes the side-by-side of ``output``."""
-    return output.with_name(f"{output.stem}_compare{output.suffix}")
+def _compare_target(job: Job, settings: ColorizeSettings) -> Path | None:
+    """Where ``job``'s side-by-side goes: as planned, else beside the output if asked for."""
+    if job.compare is not None:
+        return job.compare
+    return compare_path(job.output) if settings.compare else None
 
 
 def side_by_side(left: np.ndarray, right: np.ndarray) -> np.ndarray:
@@ -320,7 +335,9 @@ class _Run:
         """Run the model on ``batch`` and queue each image's join and write."""
         clock = _Clock()
         try:
-            abs_ = self.colorizer.predict([_model_input(item) for item in batch])
+            abs_ = self.colorizer.predict(
+                [_model_input(item) for item in batch], confidence=self.settings.save_confidence
+            )
         except (RuntimeError, ValueError) as error:  # e.g. out of memory on the device
             for item in batch:
                 self.pixels_in_flight -= item.pixels
@@ -377,7 +394,14 @@ class _Run:
             if self.settings.skip_color and not image.is_grayscale:
                 return JobResult(job, "skipped", "already in colour (--skip-color)")
             read_time = clock.lap()
-            model_input = prepare_input(image.pixels, self.colorizer.size)
+            try:
+                guidance = hints_for(job.source, self.settings.hints)
+                if guidance:
+                    model_input = self.colorizer.prepare(image.pixels, guidance)
+                else:
+                    model_input = prepare_input(image.pixels, self.colorizer.size)
+            except ColorcliError as error:  # a bad hint costs this photo only
+                return JobResult(job, "failed", f"{job.source}: {error}")
             return _Loaded(job, image, model_input, read_time, clock.lap())
         except Exception as error:  # a bug or an exhausted resource: this file fails alone
             return _unexpected(job, error)
@@ -389,13 +413,20 @@ class _Run:
             if self.stop.is_set():
                 return _Written(JobResult(job, "failed", f"{job.source}: interrupted"))
             clock = _Clock()
-            gray = _gray_view(image.pixels) if self.settings.compare else None
+            compare = _compare_target(job, self.settings)
+            gray = _gray_view(image.pixels) if compare is not None else None
             # in place: the input is not needed any more, and a full-size copy is saved
+            confidence = None
+            if ab.shape[0] == 3:  # ab, then the model's confidence
+                confidence = confidence_to_image(ab[2], image.pixels.shape[:2])
+                ab = ab[:2]
             colour = self.colorizer.join(image.pixels, ab, out=image.pixels)
             join_time = clock.lap()
             if self.stop.is_set():
                 return _Written(JobResult(job, "failed", f"{job.source}: interrupted"))
-            result = _write(job, image, colour, self.settings, gray)
+            result = _write(job, image, colour, self.settings, compare, gray)
+            if confidence is not None and result.status == "done":
+                result = _write_confidence(job, confidence, self.settings)
             del colour, gray
             if item.pixels >= TRIM_PIXELS:
                 _trim_heap()
@@ -473,9 +504,11 @@ def colorize_jobs(
     if workers < 0:
         raise ValueError(f"workers must be >= 0, got {workers}")
     # temporary files a killed run left (only ours: exact name pattern, not locked by a writer)
-    targets = [job.output for job in jobs]
     remove_stale_partials(
-        targets + [compare_path(t) for t in targets] if settings.compare else targets
+        path
+        for job in jobs
+        for path in (job.output, _compare_target(job, settings))
+        if path is not None
     )
     with _thread_settings(colorizer.device, workers):
         executor: ThreadPoolExecutor | _Inline
@@ -494,11 +527,47 @@ def colorize_jobs(
     return run.summary
 
 
+def confidence_path(output: Path) -> Path:
+    """Where the confidence map of ``output`` goes: ``<stem>_confidence.png`` beside it."""
+    return output.with_name(f"{output.stem}{CONFIDENCE_SUFFIX}.png")
+
+
+def hints_path(source: Path) -> Path:
+    """The scribble-hint image a photo may have beside it: ``<stem>.hints.png``."""
+    return source.with_name(f"{source.stem}{HINTS_SUFFIX}")
+
+
+def hints_for(source: Path, shared: Hints | None) -> Hints | None:
+    """The run's hints plus ``<stem>.hints.png`` beside ``source`` when there is one.
+
+    Raises:
+        HintError: the hint image cannot be read (names the file and the reason).
+    """
+    scribble = hints_path(source)
+    if not scribble.is_file():
+        return shared
+    image = read_hint_image(scribble)
+    base = shared or Hints()
+    return Hints(points=list(base.points), image=image, reference=base.reference)
+
+
+def _write_confidence(job: Job, confidence: np.ndarray, settings: ColorizeSettings) -> JobResult:
+    path = confidence_path(job.output)
+    try:
+        write_image(
+            path, np.repeat(confidence[:, :, None], 3, axis=2), overwrite=settings.overwrite
+        )
+    except ColorcliError as error:
+        return JobResult(job, "failed", f"{path}: confidence map not written: {error}")
+    return JobResult(job, "done")
+
+
 def _write(
     job: Job,
     image: LoadedImage,
     colour: np.ndarray,
     settings: ColorizeSettings,
+    compare: Path | None = None,
     gray: np.ndarray | None = None,
 ) -> JobResult:
     try:
@@ -517,9 +586,9 @@ def _write(
             exif=image.exif,
             overwrite=settings.overwrite,
         )
-        if settings.compare:
+        if compare is not None:
             write_image(
-                compare_path(job.output),
+                compare,
                 side_by_side(gray if gray is not None else _gray_view(image.pixels), colour),
                 overwrite=settings.overwrite,
             )

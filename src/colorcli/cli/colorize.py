@@ -23,9 +23,10 @@ from colorcli.cli._report import EXIT_FAILED, console, err_console, reported_err
 from colorcli.cli._video import VideoFormat, describe_video, run_videos
 from colorcli.cli.models import download_progress
 from colorcli.device import describe_device, resolve_device
-from colorcli.errors import ColorcliError, UsageError
+from colorcli.errors import ColorcliError, HintError, UsageError
+from colorcli.hints import Hints, parse_hints, read_hint_image
 from colorcli.hub import default_model_name
-from colorcli.imageio import DEFAULT_MAX_PIXELS
+from colorcli.imageio import DEFAULT_MAX_PIXELS, read_image
 from colorcli.jobs import plan_jobs
 from colorcli.pipeline import Colorizer
 from colorcli.runner import ColorizeSettings, JobResult, colorize_jobs
@@ -116,6 +117,41 @@ def colorize_command(
     compile_model: bool = typer.Option(
         False, "--compile", help="Run the model through torch.compile (slow start, faster GPU)."
     ),
+    hint: list[str] = typer.Option(
+        [],
+        "--hint",
+        metavar="X,Y=COLOUR",
+        help=(
+            "A colour at a point: pixels of the input (120,340=#c0392b) or fractions "
+            "(0.52,0.20=red); hex, rgb(…) or CSS names; repeatable. Guided models (default)."
+        ),
+        show_default=False,
+    ),
+    hints_image: Path | None = typer.Option(
+        None,
+        "--hints",
+        metavar="FILE",
+        help=(
+            "Scribble hints: an image with colour strokes on a transparent layer (any size, "
+            "scaled to the photo). A <stem>.hints.png beside a photo is picked up by itself."
+        ),
+        show_default=False,
+    ),
+    reference: Path | None = typer.Option(
+        None,
+        "--reference",
+        metavar="FILE",
+        help="A colour photo whose colours to follow (e.g. of the same street).",
+        show_default=False,
+    ),
+    save_confidence: bool = typer.Option(
+        False,
+        "--save-confidence",
+        help=(
+            "Also write <name>_confidence.png beside each output: white where the model is "
+            "sure of the colour, dark where a hint would help."
+        ),
+    ),
 ) -> None:
     """Colourize grayscale photos and films: INPUT files and folders into OUTPUT."""
     with reported_errors():
@@ -127,6 +163,7 @@ def colorize_command(
             ext=ext.value,
             suffix=suffix,
             video_ext=video_ext.value,
+            compare=compare,
         )
         if chosen_shard is not None:
             plan.jobs = select_shard(plan.jobs, chosen_shard)
@@ -161,7 +198,22 @@ def colorize_command(
             f"({loaded.arch}), device {describe_device(compute)}, size {colorizer.size}",
             highlight=False,
         )
+        guidance = _guidance(hint, hints_image, reference, max_pixels)
+        if guidance and not loaded.accepts_hints:
+            raise UsageError(
+                f"model {model or _default_label()} takes no colour hints or reference; "
+                "use a guided model (the default is one)"
+            )
+        if save_confidence and not loaded.is_classifier:
+            raise UsageError(
+                f"--save-confidence: model {model or _default_label()} regresses ab and has no "
+                "per-pixel confidence; use a colour-class model (default, vivid)"
+            )
+        if video_jobs and (guidance or save_confidence):
+            raise UsageError("--hint, --hints, --reference and --save-confidence apply to photos")
         settings = ColorizeSettings(
+            hints=guidance,
+            save_confidence=save_confidence,
             overwrite=overwrite,
             skip_color=skip_color,
             compare=compare,
@@ -232,6 +284,23 @@ def colorize_command(
             message = reason if str(source) in reason else f"{source}: {reason}"
             err_console.print(f"  {escape(message)}", highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_FAILED)
+
+
+def _guidance(
+    texts: list[str], hints_image: Path | None, reference: Path | None, max_pixels: int
+) -> Hints | None:
+    """The run's hints from --hint, --hints and --reference (errors name the bad one)."""
+    if not texts and hints_image is None and reference is None:
+        return None
+    guidance = Hints(points=parse_hints(texts))
+    if hints_image is not None:
+        guidance.image = read_hint_image(hints_image)
+    if reference is not None:
+        try:
+            guidance.reference = read_image(reference, max_pixels=max_pixels).pixels
+        except ColorcliError as error:
+            raise HintError(f"--reference: {error}") from None
+    return guidance
 
 
 def _default_label() -> str:
