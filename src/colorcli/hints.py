@@ -14,17 +14,20 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
-from PIL import ImageColor
+from PIL import Image, ImageColor
 from torch import Tensor
 
 from colorcli.color import rgb_to_lab, srgb_to_linear
 from colorcli.errors import HintError
 from colorcli.guidance import EVAL_PATCH_SIDE, HINT_CHANNELS, ab_histogram
 
+HINTS_SUFFIX = ".hints.png"
+"""A photo's scribble hints may lie beside it as ``<stem>.hints.png``."""
 REFERENCE_SIZE = 128
 """Long side a reference photo is reduced to before its ab histogram is taken."""
 
@@ -230,6 +233,23 @@ def reference_features(reference: np.ndarray) -> Tensor:
     top = 65535.0 if reference.dtype == np.uint16 else 255.0
     rgb = torch.from_numpy(reference.astype(np.float32) / top).permute(2, 0, 1)[None]
     return ab_histogram(rgb_to_lab(rgb)[:, 1:])[0]
+
+
+def read_hint_image(path: str | Path) -> np.ndarray:
+    """A hint image as RGBA ``(h, w, 4)`` uint8 (a file without alpha hints every pixel).
+
+    Raises:
+        HintError: missing, unreadable or not an image (names the file and the reason).
+    """
+    try:
+        with Image.open(path) as image:
+            image.load()
+            rgba = image.convert("RGBA")
+    except FileNotFoundError:
+        raise HintError(f"{path}: hint image not found") from None
+    except (OSError, ValueError, Image.DecompressionBombError) as error:
+        raise HintError(f"{path}: cannot read the hint image ({error})") from None
+    return np.asarray(rgba, dtype=np.uint8).copy()
 
 
 def parse_hints(texts: Sequence[str]) -> list[HintPoint]:

@@ -41,6 +41,7 @@ from colorcli.errors import HintError, ModelError
 from colorcli.guidance import empty_hints, no_reference
 from colorcli.hints import HintPoint, Hints, hint_map, parse_colour, reference_features
 from colorcli.models import ColorModel
+from colorcli.models.efficientnet_lite import EfficientNetLite
 from colorcli.models.heads import ClassificationHead
 
 DEFAULT_SIZE = 256
@@ -481,9 +482,13 @@ def _for_inference(model: ColorModel) -> ColorModel:
 
     Works on a copy when there is anything to fold, so the caller's model is untouched.
     """
-    if not _conv_norm_pairs(model):
+    foldable = [m for m in model.modules() if hasattr(m, "fold_batch_norm")]
+    if not _conv_norm_pairs(model) and not foldable:
         return model
     folded = copy.deepcopy(model).eval()
+    for module in folded.modules():
+        if hasattr(module, "fold_batch_norm") and isinstance(module, EfficientNetLite):
+            module.fold_batch_norm()
     for container, index in _conv_norm_pairs(folded):
         conv, norm = container[index], container[index + 1]
         assert isinstance(conv, nn.Conv2d) and isinstance(norm, nn.BatchNorm2d)

@@ -134,3 +134,16 @@ def test_trained_checkpoint_needs_no_weight_package(
     with torch.no_grad():
         torch.testing.assert_close(loaded(lightness), model(lightness))
     assert bool(loaded.body.imagenet_statistics)
+
+
+def test_batch_norm_folding_for_inference_keeps_the_output() -> None:
+    from colorcli.pipeline import _for_inference
+
+    model = get_model("lite0", pretrained=True, width=8).eval()
+    folded = _for_inference(model)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())  # untouched
+    lightness = torch.rand(2, 1, 64, 64) * 100
+    with torch.no_grad():
+        # ab in Lab units (|ab| < 128): folding reorders float32 sums only
+        torch.testing.assert_close(folded(lightness), model(lightness), atol=0.05, rtol=0)

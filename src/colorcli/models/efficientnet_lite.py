@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from colorcli.errors import ModelError
 
@@ -118,6 +119,13 @@ class Conv2dSame(nn.Conv2d):
         return super().forward(x)
 
 
+def _fold(owner: nn.Module, conv_name: str, norm_name: str) -> None:
+    conv, norm = getattr(owner, conv_name), getattr(owner, norm_name)
+    if isinstance(norm, nn.BatchNorm2d):
+        setattr(owner, conv_name, fuse_conv_bn_eval(conv, norm))
+        setattr(owner, norm_name, nn.Identity())
+
+
 def _bn(channels: int) -> nn.BatchNorm2d:
     return nn.BatchNorm2d(channels, eps=BN_EPS, momentum=BN_MOMENTUM)
 
@@ -141,6 +149,14 @@ class MBConvBlock(nn.Module):
         self._project_conv = Conv2dSame(hidden, out_channels, 1, bias=False)
         self._bn2 = _bn(out_channels)
         self.has_skip = stride == 1 and in_channels == out_channels
+
+    def fold_batch_norm(self) -> None:
+        """Fold each BatchNorm into the convolution before it (inference only, eval mode)."""
+        pairs = [("_depthwise_conv", "_bn1"), ("_project_conv", "_bn2")]
+        if self.has_expansion:
+            pairs.append(("_expand_conv", "_bn0"))
+        for conv, norm in pairs:
+            _fold(self, conv, norm)
 
     def forward(self, x: Tensor) -> Tensor:
         out = x
@@ -196,6 +212,15 @@ class EfficientNetLite(nn.Module):
             self._conv_head = Conv2dSame(channels, HEAD_CHANNELS, 1, bias=False)
             self._bn1 = _bn(HEAD_CHANNELS)
             self._fc = nn.Linear(HEAD_CHANNELS, num_classes)
+
+    def fold_batch_norm(self) -> None:
+        """Fold every BatchNorm into its convolution (inference only, eval mode)."""
+        _fold(self, "_conv_stem", "_bn0")
+        if self.num_classes:
+            _fold(self, "_conv_head", "_bn1")
+        for block in self._blocks:
+            assert isinstance(block, MBConvBlock)
+            block.fold_batch_norm()
 
     def levels(self) -> list[list[nn.Module]]:
         """Modules of each feature level, shallow to deep (stem in the first)."""
