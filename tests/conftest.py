@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,10 +27,23 @@ def _seeded() -> None:
     torch.manual_seed(0)
 
 
-@pytest.fixture(autouse=True, scope="session")
-def _one_torch_thread() -> None:
-    """Tiny test tensors run faster on one thread, and CI shares its 2 cores with workers."""
-    torch.set_num_threads(1)
+def _test_threads() -> int:
+    """torch threads for the tests: ``OMP_NUM_THREADS`` (CI runs 1 and 2), else 1.
+
+    Tiny test tensors run fastest on one thread; CI also runs 2 so that no test depends on
+    the thread count.
+    """
+    setting = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
+    return int(setting) if setting.isdigit() and int(setting) > 0 else 1
+
+
+@pytest.fixture(autouse=True)
+def _torch_threads() -> Iterator[None]:
+    """Every test starts on the chosen thread count, whatever the one before it set."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(_test_threads())
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture

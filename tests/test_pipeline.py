@@ -18,6 +18,7 @@ from colorcli.pipeline import (
     predict_ab,
     prepare_input,
 )
+from tolerances import assert_same_8bit
 
 
 def _reference_join(pixels: np.ndarray, ab: torch.Tensor, saturation: float = 1.0) -> np.ndarray:
@@ -81,7 +82,7 @@ def test_join_keeps_the_input_lightness() -> None:
 
 @pytest.mark.parametrize("engine", ["auto", "torch"])
 @pytest.mark.parametrize("make", [_gray, _colour], ids=["gray", "colour"])
-def test_join_in_place_and_in_strips_gives_the_same_bytes(
+def test_join_in_place_and_in_strips_gives_the_same_colours(
     monkeypatch: pytest.MonkeyPatch, make, engine
 ) -> None:
     pixels = make(41, 17)
@@ -92,7 +93,9 @@ def test_join_in_place_and_in_strips_gives_the_same_bytes(
     copy = pixels.copy()
     same = join_full_resolution(copy, ab, out=copy, engine=engine)
     assert same is copy
-    assert np.array_equal(whole, strips) and np.array_equal(whole, copy)
+    assert np.array_equal(strips, copy)
+    # other strip lengths may take other SIMD tails: a value may round one level apart
+    assert_same_8bit(strips, whole, "strips")
 
 
 def test_join_of_a_one_pixel_image() -> None:

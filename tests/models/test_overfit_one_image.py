@@ -27,6 +27,9 @@ SMALL = {
 }
 STEPS = 60
 MARGIN_DB = 6.0
+"""Judged in train mode, seeds 0-4 on 1 and 2 threads gave 8.4-18.7 dB over gray."""
+LOSS_FALL = 0.5
+"""The loss after training is at most this fraction of the first step's (seen: 0.21 at most)."""
 
 
 @pytest.fixture(scope="module")
@@ -45,16 +48,22 @@ def test_body_memorises_one_photo(arch: str, coffee: torch.Tensor) -> None:
     lightness, ab = lab[:, :1], lab[:, 1:]
     model = get_model(arch, **SMALL[arch])
     optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
+    losses = []
     for _ in range(STEPS):
         loss = model.loss(model(lightness), ab)
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
-    model.eval()
+        losses.append(loss.item())
+    # Judge the network that was trained: in train mode BatchNorm normalises by this one
+    # image's statistics, as in every step. eval() swaps in running statistics gathered
+    # from 60 noisy steps, and its PSNR then depends on the CPU's kernels and thread count.
     with torch.no_grad():
+        final_loss = model.loss(model(lightness), ab).item()
         predicted = lab_to_rgb(torch.cat((lightness, model.predict_ab(lightness)), dim=1))
+    assert final_loss <= LOSS_FALL * losses[0], f"{arch}: loss {losses[0]:.4f} -> {final_loss:.4f}"
     gray_psnr = psnr(lab_to_rgb(gray_lab(lightness)), coffee).item()
     model_psnr = psnr(predicted, coffee).item()
     assert model_psnr > gray_psnr + MARGIN_DB, (
-        f"{arch}: {model_psnr:.1f} dB vs gray {gray_psnr:.1f}"
+        f"{arch}: {model_psnr:.1f} dB vs gray {gray_psnr:.1f} (train mode)"
     )
