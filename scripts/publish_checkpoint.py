@@ -74,6 +74,11 @@ def main() -> None:
     parser.add_argument(
         "--saturation", type=float, help="record the --saturation this model is published with"
     )
+    parser.add_argument(
+        "--licence-note",
+        default="",
+        help="appended to the licence (e.g. the origin and licence of pretrained weights)",
+    )
     args = parser.parse_args()
 
     checkpoint = read_checkpoint(args.checkpoint)
@@ -118,7 +123,7 @@ def main() -> None:
         training_data=f"{data.get('root', '?')} ({data.get('counts', ['?', '?'])[0]} train images)",
         training_command=training.get("command", ""),
         metrics=metrics,
-        licence=DATA_LICENCE,
+        licence="; ".join(part for part in (DATA_LICENCE, args.licence_note) if part),
         description=" ".join(part for part in (args.description, trained, how) if part),
         aliases=tuple(args.alias),
     )
