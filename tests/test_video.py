@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import stat
+import struct
 from pathlib import Path
 
 import cv2
@@ -467,3 +468,81 @@ def test_every_video_container_has_its_partials_recognised() -> None:
         for kind in ("", ".audio"):
             name = f".clip.{ext}.0123abcd{kind}.partial.{ext}"
             assert _PARTIAL_NAME.fullmatch(name) is not None, name
+
+
+# --- a decoder that crashes ------------------------------------------------------------------
+
+
+def _riff(tag: bytes, data: bytes) -> bytes:
+    return tag + struct.pack("<I", len(data)) + data + (b"\0" if len(data) % 2 else b"")
+
+
+def uncompressed_avi(path: Path, *, size: tuple[int, int] = (64, 48), frames: int = 20) -> Path:
+    """A hand-written, well-formed AVI of 24-bit uncompressed frames (BI_RGB 'DIB ').
+
+    OpenCV 4.x's FFmpeg reader aborts the process on it (``malloc_consolidate(): invalid
+    chunk size``, or SIGBUS/SIGSEGV): the hostile video of issue 16.
+    """
+    width, height = size
+    frame_bytes = ((width * 3 + 3) & ~3) * height
+    fps = 10
+    avih = struct.pack(
+        "<10I4I", 1_000_000 // fps, frame_bytes * fps, 0, 0x10, frames, 0, 1, frame_bytes,
+        width, height, 0, 0, 0, 0,
+    )  # fmt: skip
+    strh = b"vidsDIB " + struct.pack(
+        "<IHHIIIIIIIIhhhh", 0, 0, 0, 0, 1, fps, 0, frames, frame_bytes, 0xFFFFFFFF, 0,
+        0, 0, width, height,
+    )  # fmt: skip
+    strf = struct.pack("<IiiHHIIiiII", 40, width, height, 1, 24, 0, frame_bytes, 0, 0, 0, 0)
+    strl = _riff(b"LIST", b"strl" + _riff(b"strh", strh) + _riff(b"strf", strf))
+    hdrl = _riff(b"LIST", b"hdrl" + _riff(b"avih", avih) + strl)
+    rng = np.random.default_rng(0)
+    movi = b"".join(
+        _riff(b"00db", rng.integers(0, 255, frame_bytes, dtype=np.uint8).tobytes())
+        for _ in range(frames)
+    )
+    path.write_bytes(_riff(b"RIFF", b"AVI " + hdrl + _riff(b"LIST", b"movi" + movi)))
+    return path
+
+
+def test_a_video_that_crashes_opencv_costs_one_file(
+    short_clip: Path, colorizer: Colorizer, tmp_path: Path
+) -> None:
+    hostile = uncompressed_avi(tmp_path / "raw.avi")
+    out = tmp_path / "out"
+    jobs = [
+        Job(hostile, out / "raw.mp4", Path("raw.avi"), kind="video"),
+        Job(short_clip, out / "short.mp4", Path("short.mp4"), kind="video"),
+    ]
+    summary = colorize_video_jobs(jobs, colorizer, VideoSettings())  # this process lives on
+    assert [r.job.source for r in summary.done] == [short_clip]
+    for failed in summary.failed:  # an OpenCV that decodes it may colourize it instead
+        assert failed.reason.startswith(f"{hostile}: the video decoder crashed (killed by SIG")
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        ["short.mp4"] + ([] if summary.failed else ["raw.mp4"])
+    )
+
+
+def test_a_decoder_that_dies_fails_the_file_with_how_it_died(
+    short_clip: Path, colorizer: Colorizer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dying = tmp_path / "dying_decoder.py"
+    dying.write_text(
+        "import os, sys\n"
+        "if sys.argv[-2] == 'frames':\n"
+        '    sys.stdout.buffer.write(b\'{"width": 64, "height": 48, "fps": 12.0, \'\n'
+        '                            b\'"frame_count": 5, "codec": "mp4v"}\\n\')\n'
+        "    sys.stdout.flush()\n"
+        "    sys.stderr.write('malloc_consolidate(): invalid chunk size\\n')\n"
+        "    os.abort()\n"
+    )
+    monkeypatch.setattr(video_module, "_DECODER_SCRIPT", dying)
+    out = tmp_path / "out"
+    with pytest.raises(VideoError) as caught:
+        colorize_video(short_clip, out / "short.mp4", colorizer)
+    assert str(caught.value) == (
+        f"{short_clip}: the video decoder crashed (killed by SIGABRT: malloc_consolidate(): "
+        "invalid chunk size); the file is corrupt or made to crash decoders"
+    )
+    assert list(out.iterdir()) == []

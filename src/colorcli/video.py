@@ -15,12 +15,15 @@ from __future__ import annotations
 import contextlib
 import errno
 import functools
-import math
+import json
 import os
 import re
 import secrets
 import shutil
+import signal
+import struct
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -180,12 +183,6 @@ def _fourcc_code(fourcc: str) -> int:
     return cv2.VideoWriter.fourcc(*fourcc)
 
 
-def _fourcc_name(code: float) -> str:
-    value = int(code) if math.isfinite(code) and code > 0 else 0
-    name = "".join(chr((value >> (8 * i)) & 0xFF) for i in range(4))
-    return name.strip("\0 ") if name.isprintable() else ""
-
-
 @functools.cache
 def writable_fourcc(ext: str) -> str:
     """The first codec OpenCV's build here can encode into an ``ext`` container.
@@ -250,61 +247,156 @@ def find_ffmpeg() -> str | None:
         return None
 
 
-def _open_capture(path: Path) -> cv2.VideoCapture:
-    _quiet_ffmpeg()
+_DECODER_SCRIPT = Path(__file__).with_name("_video_decoder.py")
+"""The child that decodes videos (see :class:`_Decoder`)."""
+# run the script without cwd on sys.path (-c puts it first): nothing there shadows cv2
+_RUN_DECODER = (
+    "import runpy, sys; sys.path.pop(0); runpy.run_path(sys.argv[1], run_name='__main__')"
+)
+_FRAME_HEADER = struct.Struct("<III")
+_INFO_LINE_BYTES = 65_536
+
+
+class _Decoder:
+    """One video decoded by OpenCV in a child process, frames streamed through a pipe.
+
+    OpenCV's FFmpeg readers are native code we do not control: a hostile file can abort
+    the process (an uncompressed AVI made OpenCV die in ``malloc_consolidate``), and then
+    only the child dies: the file fails with the reason, the batch goes on. A child per
+    video rather than validating first: no check can vouch for every decoder path, and
+    the pipe costs little next to colourizing a frame (the child decodes the next frame
+    meanwhile).
+    """
+
+    def __init__(self, path: Path, mode: Literal["info", "frames"]) -> None:
+        self.path = path
+        self.errors = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close()
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-c", _RUN_DECODER, str(_DECODER_SCRIPT), mode, str(path)],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=self.errors,
+            )
+        except OSError as error:
+            self.errors.close()
+            raise VideoError(
+                f"{path}: cannot start the video decoder: {error.strerror or error}"
+            ) from error
+        assert self.process.stdout is not None
+        self.stream = self.process.stdout
+
+    def __enter__(self) -> _Decoder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the child (if it still runs) and free its pipe."""
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+        self.stream.close()
+        self.errors.close()
+
+    def info(self) -> VideoInfo | None:
+        """What the file declares; None when OpenCV cannot open it."""
+        line = self.stream.readline(_INFO_LINE_BYTES)
+        if not line.endswith(b"\n"):
+            raise self.crashed()
+        data = json.loads(line)
+        if "error" in data:
+            return None
+        return VideoInfo(
+            width=int(data["width"]),
+            height=int(data["height"]),
+            fps=float(data["fps"]),
+            frame_count=int(data["frame_count"]),
+            codec=str(data["codec"]),
+        )
+
+    def frames(self) -> Iterator[np.ndarray]:
+        """Decoded frames, ``(H, W, 3)`` uint8 BGR, until the stream ends or cannot be decoded.
+
+        Raises:
+            VideoError: the decoder died (a crash, a signal) before the end of the stream.
+        """
+        header = bytearray(_FRAME_HEADER.size)
+        while True:
+            self._read_into(memoryview(header))
+            height, width, channels = _FRAME_HEADER.unpack(header)
+            if height == 0:
+                return
+            frame = np.empty((height, width, channels), np.uint8)
+            self._read_into(memoryview(frame).cast("B"))
+            yield frame
+
+    def _read_into(self, buffer: memoryview) -> None:
+        while buffer:
+            count = self.stream.readinto(buffer)
+            if not count:
+                raise self.crashed()
+            buffer = buffer[count:]
+
+    def crashed(self) -> VideoError:
+        """The error for a child that stopped talking: how it died and its last words."""
+        try:
+            code = self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            code = self.process.wait()
+        if code < 0:
+            try:
+                how = f"killed by {signal.Signals(-code).name}"
+            except ValueError:
+                how = f"killed by signal {-code}"
+        else:
+            how = f"exit status {code}"
+        self.errors.seek(0)
+        lines = self.errors.read()[-4096:].decode(errors="replace").strip().splitlines()
+        said = f": {lines[-1].strip()}" if lines else ""
+        return VideoError(
+            f"{self.path}: the video decoder crashed ({how}{said}); the file is corrupt "
+            "or made to crash decoders"
+        )
+
+
+def _open_decoder(path: Path, mode: Literal["info", "frames"]) -> tuple[_Decoder, VideoInfo]:
+    """Check ``path`` and start decoding it; the caller closes the decoder."""
     if not path.is_file():
         raise VideoError(f"{path}: not found" if not path.exists() else f"{path}: not a file")
     if not os.access(path, os.R_OK):
         raise VideoError(f"{path}: permission denied")
     if path.stat().st_size == 0:
         raise VideoError(f"{path}: empty file")
-    capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
-    if not capture.isOpened():
-        capture.release()
+    _quiet_ffmpeg()
+    decoder = _Decoder(path, mode)
+    try:
+        info = decoder.info()
+    except BaseException:
+        decoder.close()
+        raise
+    if info is None:
+        decoder.close()
         raise VideoError(f"{path}: not a readable video (unknown format, truncated or corrupt)")
-    return capture
-
-
-def _capture_info(capture: cv2.VideoCapture) -> VideoInfo:
-    def number(prop: int) -> float:
-        value = float(capture.get(prop))
-        return value if math.isfinite(value) and value > 0 else 0.0
-
-    return VideoInfo(
-        width=int(number(cv2.CAP_PROP_FRAME_WIDTH)),
-        height=int(number(cv2.CAP_PROP_FRAME_HEIGHT)),
-        fps=number(cv2.CAP_PROP_FPS),
-        frame_count=int(number(cv2.CAP_PROP_FRAME_COUNT)),
-        codec=_fourcc_name(capture.get(cv2.CAP_PROP_FOURCC)),
-    )
+    return decoder, info
 
 
 def probe_video(path: str | Path) -> VideoInfo:
     """Size, frame rate, frame count and codec of a video file, without decoding it.
 
+    The file is opened in a child process (see :class:`_Decoder`).
+
     Raises:
-        VideoError: the file is missing, empty, or not a video OpenCV can open.
+        VideoError: the file is missing, empty, not a video OpenCV can open, or crashes it.
     """
     path = Path(path)
-    capture = _open_capture(path)
-    try:
-        info = _capture_info(capture)
-    finally:
-        capture.release()
+    decoder, info = _open_decoder(path, "info")
+    decoder.close()
     if info.width == 0 or info.height == 0:
         raise VideoError(f"{path}: not a readable video (no video stream)")
     return info
-
-
-def _frames(capture: cv2.VideoCapture) -> Iterator[np.ndarray]:
-    """Decoded frames, ``(H, W, 3)`` uint8 BGR, until the stream ends or cannot be decoded."""
-    while True:
-        ok, frame = capture.read()
-        if not ok or frame is None:
-            return
-        if frame.ndim == 2:
-            frame = cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
-        yield frame
 
 
 # --------------------------------------------------------------------------- audio
@@ -396,11 +488,12 @@ def _publish(partial: Path, path: Path, *, overwrite: bool) -> None:
 
 def _written_frames(path: Path) -> int | None:
     """Frames ``path`` declares (0: it does not say), None when it does not open as a video."""
-    capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
     try:
-        return int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) if capture.isOpened() else None
-    finally:
-        capture.release()
+        decoder, info = _open_decoder(path, "info")
+    except VideoError:
+        return None
+    decoder.close()
+    return info.frame_count
 
 
 def _verify_written(path: Path, output: Path, frames: int) -> None:
@@ -535,13 +628,12 @@ def colorize_video(
     if not overwrite and os.path.lexists(output):
         raise VideoError(f"{output}: already exists")
     started = time.perf_counter()
-    capture = _open_capture(source)
+    decoder, info = _open_decoder(source, "frames")
     token = secrets.token_hex(4)
     partial = output.parent / f".{short_name(output.name)}.{token}.partial.{ext}"
     with_audio = output.parent / f".{short_name(output.name)}.{token}.audio.partial.{ext}"
     locks = contextlib.ExitStack()
     try:
-        info = _capture_info(capture)
         width, height, fps, notes = _output_geometry(info, source, max_pixels)
         fourcc = writable_fourcc(ext)
         try:
@@ -584,7 +676,7 @@ def colorize_video(
 
         try:
             batch: list[np.ndarray] = []
-            for frame in _frames(capture):
+            for frame in decoder.frames():
                 if frame.shape[:2] != (info.height, info.width):
                     raise VideoError(
                         f"{source}: frame {frames + len(batch) + 1} is "
@@ -639,7 +731,7 @@ def colorize_video(
             notes=tuple(notes),
         )
     finally:
-        capture.release()
+        decoder.close()
         for leftover in (partial, with_audio):
             # not only "not found": on a read-only folder unlink fails too, and must not
             # hide the VideoError being raised
