@@ -23,6 +23,7 @@ import io
 import math
 import os
 import re
+import stat
 import struct
 import zlib
 from collections.abc import Callable, Iterator
@@ -271,8 +272,10 @@ def _check_max_pixels(max_pixels: int) -> None:
 
 @contextlib.contextmanager
 def _open_for_reading(path: Path) -> Iterator[IO[bytes]]:
+    """Open a regular file (or a link to one); anything else is refused without blocking."""
     try:
-        file = open(path, "rb")  # noqa: SIM115 - closed by the with below
+        # O_NONBLOCK: opening a FIFO must not wait for a writer (no effect on regular files)
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError as e:
         raise ImageError(f"{path}: no such file") from e
     except PermissionError as e:
@@ -281,12 +284,18 @@ def _open_for_reading(path: Path) -> Iterator[IO[bytes]]:
         raise ImageError(f"{path}: is a directory, not an image file") from e
     except OSError as e:
         raise ImageError(f"{path}: cannot open: {e.strerror or e}") from e
-    with file:
-        try:
-            empty = os.fstat(file.fileno()).st_size == 0
-        except OSError as e:
-            raise ImageError(f"{path}: cannot open: {e.strerror or e}") from e
-        if empty:
+    try:
+        status = os.fstat(descriptor)
+    except OSError as e:
+        os.close(descriptor)
+        raise ImageError(f"{path}: cannot open: {e.strerror or e}") from e
+    if not stat.S_ISREG(status.st_mode):
+        os.close(descriptor)
+        if stat.S_ISDIR(status.st_mode):
+            raise ImageError(f"{path}: is a directory, not an image file")
+        raise ImageError(f"{path}: not a regular file (a FIFO, device or socket)")
+    with os.fdopen(descriptor, "rb") as file:
+        if status.st_size == 0:
             raise ImageError(f"{path}: empty file (0 bytes)")
         yield file
 
