@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import functools
+import io
 import json
 import os
 import re
@@ -29,7 +30,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast
 
 import cv2
 import numpy as np
@@ -283,8 +284,8 @@ class _Decoder:
             raise VideoError(
                 f"{path}: cannot start the video decoder: {error.strerror or error}"
             ) from error
-        assert self.process.stdout is not None
-        self.stream = self.process.stdout
+        # stdout=PIPE with the default buffering is a BufferedReader, which has readinto
+        self.stream = cast(io.BufferedReader, self.process.stdout)
 
     def __enter__(self) -> _Decoder:
         return self
@@ -329,7 +330,7 @@ class _Decoder:
             if height == 0:
                 return
             frame = np.empty((height, width, channels), np.uint8)
-            self._read_into(memoryview(frame).cast("B"))
+            self._read_into(frame.data.cast("B"))
             yield frame
 
     def _read_into(self, buffer: memoryview) -> None:
