@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
 import io
 import sys
 
 import typer
 
 from colorcli import __version__
-from colorcli.cli import colorize, evaluate, models, train
+from colorcli.cli import colorize, evaluate, models, serve, train
 
 app = typer.Typer(
     name="colorcli",
@@ -50,6 +51,26 @@ app.command("colorize", no_args_is_help=True)(colorize.colorize_command)
 app.command("train")(train.train_command)
 app.command("eval")(evaluate.eval_command)
 app.add_typer(models.app, name="models")
+app.command("serve")(serve.serve_command)
+
+
+def _paragraphs_on_one_line(group: typer.Typer) -> None:
+    """Give each command its docstring as help with every paragraph on one line.
+
+    Typer's Rich help keeps a docstring's single line breaks, and they would show
+    mid-sentence wherever the terminal is not as wide as the source.
+    """
+    for command in group.registered_commands:
+        text = command.help or (command.callback.__doc__ if command.callback else None)
+        if text:
+            paragraphs = inspect.cleandoc(text).split("\n\n")
+            command.help = "\n\n".join(" ".join(paragraph.split()) for paragraph in paragraphs)
+    for subgroup in group.registered_groups:
+        if subgroup.typer_instance is not None:
+            _paragraphs_on_one_line(subgroup.typer_instance)
+
+
+_paragraphs_on_one_line(app)  # after every command is registered
 
 
 def main() -> None:
