@@ -92,8 +92,39 @@ def _save(checkpoint: dict[str, Any], stream: IO[bytes]) -> None:
         raise
 
 
+def load_weights_file(path: str | Path, *, what: str = "checkpoint") -> Any:
+    """The one safe loader: ``torch.load(path, weights_only=True)`` with its checks.
+
+    Every file of weights colorcli opens (its checkpoints, training states, third-party
+    ImageNet weights) goes through here, so each gets the same refusals and messages.
+
+    Raises:
+        CheckpointError: missing, empty, too large, truncated, or a pickle that would run code.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: {what} not found")
+    size = path.stat().st_size
+    if size == 0:
+        raise CheckpointError(f"{path}: {what} is empty (0 bytes)")
+    if size > MAX_CHECKPOINT_BYTES:
+        raise CheckpointError(
+            f"{path}: {what} is {size / 1e9:.1f} GB, over the {MAX_CHECKPOINT_BYTES / 1e9:.1f}"
+            " GB limit"
+        )
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise CheckpointError(
+            f"{path}: refused: not a plain weights {what} ({unpickling_reason(error)})"
+        ) from None
+    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise CheckpointError(f"{path}: truncated or corrupt {what} ({first})") from None
+
+
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Read a checkpoint with ``weights_only=True`` and check its schema.
+    """Read a checkpoint with :func:`load_weights_file` and check its schema.
 
     Returns the model checkpoint dict (unwrapping a training checkpoint's ``"model"``).
 
@@ -102,25 +133,7 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
             would run code.
     """
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: checkpoint not found")
-    size = path.stat().st_size
-    if size == 0:
-        raise CheckpointError(f"{path}: checkpoint is empty (0 bytes)")
-    if size > MAX_CHECKPOINT_BYTES:
-        raise CheckpointError(
-            f"{path}: checkpoint is {size / 1e9:.1f} GB, over the {MAX_CHECKPOINT_BYTES / 1e9:.1f}"
-            " GB limit"
-        )
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as error:
-        raise CheckpointError(
-            f"{path}: refused: not a plain weights checkpoint ({unpickling_reason(error)})"
-        ) from None
-    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise CheckpointError(f"{path}: truncated or corrupt checkpoint ({first})") from None
+    data = load_weights_file(path)
     if isinstance(data, dict) and "format" not in data and isinstance(data.get("model"), dict):
         data = data["model"]
     if not isinstance(data, dict):

@@ -192,7 +192,7 @@ def hint_map(
         if small.ndim == 2:
             small = small[:, :, None]
         small_alpha = small[:, :, 3]
-        mask = small_alpha >= 0.5
+        mask = small_alpha > 1.0 / 255.0  # any stroke under the pixel (alpha > 0 = hint)
         if mask.any():
             colours = small[:, :, :3][mask] / small_alpha[mask][:, None]
             rows, columns = np.nonzero(mask)

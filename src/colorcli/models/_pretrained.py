@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from colorcli.errors import ModelError
+from colorcli.errors import ColorcliError, ModelError
 
 
 def hub_checkpoint_path(url: str) -> Path:
@@ -29,10 +29,12 @@ def load_cached_weights(weights: Any) -> dict[str, Tensor]:
             f"--pretrained needs the torchvision ImageNet weights {path.name}: download {url} "
             f"and put it at {path} (colorcli does not download them itself)"
         )
+    from colorcli.checkpoint import load_weights_file  # checkpoint imports the models
+
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:
-        raise ModelError(f"{path}: not a valid torchvision checkpoint ({error})") from None
+        state = load_weights_file(path, what="torchvision checkpoint")
+    except ColorcliError as error:
+        raise ModelError(str(error)) from None
     if not isinstance(state, dict):
         raise ModelError(f"{path}: not a state dict")
     return state

@@ -18,12 +18,11 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from colorcli.errors import ModelError
+from colorcli.errors import ColorcliError, ModelError
 
 BN_EPS = 1e-3
 BN_MOMENTUM = 0.01
@@ -289,11 +288,13 @@ def load_imagenet_state(variant: str) -> dict[str, Tensor]:
     Raises:
         ModelError: missing package or a file that is not a state dict of tensors.
     """
+    from colorcli.checkpoint import load_weights_file  # checkpoint imports the models
+
     path = imagenet_weights_path(variant)
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # a damaged file: any unpickling error
-        raise ModelError(f"{path}: not a loadable state dict ({error})") from None
+        state = load_weights_file(path, what="ImageNet weights file")
+    except ColorcliError as error:
+        raise ModelError(str(error)) from None
     if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
         raise ModelError(f"{path}: not a state dict of tensors")
     return state

@@ -90,7 +90,7 @@ class HintBranch(nn.Module):
             assert layer.bias is not None
             nn.init.zeros_(layer.bias)
 
-    def forward(self, hints: Tensor, reference: Tensor | None) -> dict[int, Tensor]:
+    def forward(self, hints: Tensor, reference: Tensor) -> dict[int, Tensor]:
         """Hint map ``(N, 3, H, W)`` and reference ``(N, F)`` -> additions per decoder stride."""
         scaled = torch.cat((hints[:, :2] / HINT_SCALE, hints[:, 2:]), dim=1)
         maps = {self.first_stride: self.stem(F.avg_pool2d(scaled, self.first_stride))}
@@ -107,10 +107,9 @@ class HintBranch(nn.Module):
             if stride < self.first_stride:
                 added = F.interpolate(added, scale_factor=self.first_stride // stride)
             additions[stride] = added
-        if reference is not None:
-            top = max(self.strides)
-            glob = self.inject_reference(self.reference(reference))[:, :, None, None]
-            additions[top] = additions[top] + glob
+        top = max(self.strides)
+        glob = self.inject_reference(self.reference(reference))[:, :, None, None]
+        additions[top] = additions[top] + glob
         return additions
 
 
@@ -190,9 +189,13 @@ class LiteUNetBody(Body):
         features = self.encoder.features(gray)
         by_stride = dict(zip((2, 4, 8, 16, 32), features, strict=True))
         additions: dict[int, Tensor] = {}
-        if self.hint_branch is not None and (hints is not None or reference is not None):
+        if self.hint_branch is not None:
+            # no hints is an empty hint map and an all-zero reference, exactly as in
+            # training (where the branch's biases are part of the no-hint network too)
             if hints is None:
                 hints = x.new_zeros(x.shape[0], HINT_CHANNELS, *x.shape[-2:])
+            if reference is None:
+                reference = x.new_zeros(x.shape[0], REFERENCE_FEATURES)
             additions = self.hint_branch(hints, reference)
         out = self.bottleneck(by_stride[32])
         if 32 in additions:

@@ -19,16 +19,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-import pickle
-import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from colorcli.atomic import atomic_write, remove_stale_partials
-from colorcli.checkpoint import save_checkpoint, unpickling_reason
+from colorcli.checkpoint import load_weights_file, save_checkpoint
 from colorcli.errors import CheckpointError, TrainingError
 
 LAST = "last.pt"
@@ -175,17 +171,7 @@ def read_training_state(path: str | Path) -> dict[str, Any]:
         CheckpointError: unreadable, or an inference-only checkpoint (no optimizer state).
     """
     path = Path(path)
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise CheckpointError(f"{path}: checkpoint not found") from None
-    except pickle.UnpicklingError as error:
-        raise CheckpointError(
-            f"{path}: refused: not a plain weights checkpoint ({unpickling_reason(error)})"
-        ) from None
-    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise CheckpointError(f"{path}: truncated or corrupt checkpoint ({first})") from None
+    state = load_weights_file(path)
     if not isinstance(state, dict) or any(key not in state for key in _TRAINING_KEYS):
         raise CheckpointError(
             f"{path}: not a training checkpoint (an exported model cannot be resumed; "
