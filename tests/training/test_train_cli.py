@@ -133,6 +133,16 @@ def test_bad_settings_are_usage_errors(args, message, tmp_path):
     assert message in result.stderr.replace("\n", " ")
 
 
+@pytest.mark.parametrize("size", ["1", "7"])
+def test_tiny_size_is_a_usage_error_that_writes_nothing(size, image_folder, tmp_path):
+    out = tmp_path / "run"
+    args = [*TINY, "--size", size, "--data", str(image_folder), "--out", str(out)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert result.stderr == f"Error: --size must be an integer >= 8, got {size}\n"
+    assert not out.exists()
+
+
 def test_config_file_with_flags_winning(image_folder, tmp_path):
     config = tmp_path / "train.toml"
     config.write_text(

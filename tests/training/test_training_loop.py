@@ -155,7 +155,17 @@ def test_nan_before_any_checkpoint_says_so(image_folder, tmp_path, fast_config, 
     monkeypatch.setattr(ColorModel, "loss", lambda self, output, ab: output.sum() * float("inf"))
     with pytest.raises(TrainingError, match="no checkpoint had been written yet"):
         train(fast_config(tmp_path / "run", image_folder))
-    assert not (tmp_path / "run" / "last.pt").exists()
+    assert not (tmp_path / "run").exists()  # not even config.json (issue 16 item 6)
+
+
+def test_first_step_failing_leaves_no_run_folder(image_folder, tmp_path, fast_config, monkeypatch):
+    def fail(self, output, ab):
+        raise RuntimeError("the first step failed")
+
+    monkeypatch.setattr(ColorModel, "loss", fail)
+    with pytest.raises(RuntimeError, match="the first step failed"):
+        train(fast_config(tmp_path / "run", image_folder))
+    assert not (tmp_path / "run").exists()
 
 
 class _InterruptAt(TrainingObserver):

@@ -21,6 +21,9 @@ SCHEDULES = ("onecycle", "cosine", "constant")
 AMP_MODES = ("auto", "bf16", "fp16", "off")
 LOSSES = ("mse", "smooth_l1")
 BEST_METRICS = ("val_loss", "val_psnr")
+MIN_SIZE = 8
+"""Smallest training crop side: below it a crop has no room for the body's down-sampling
+(and a 1-pixel crop broke the flip augmentation)."""
 
 BODY_OPTIONS = (
     "width",
@@ -183,7 +186,8 @@ class TrainConfig:
         _choice("schedule", self.schedule, SCHEDULES)
         _choice("amp", self.amp, AMP_MODES)
         _choice("best-metric", self.best_metric, BEST_METRICS)
-        for name in ("size", "epochs", "batch_size", "samples", "log_every", "palette_pixels"):
+        _at_least("size", self.size, MIN_SIZE)
+        for name in ("epochs", "batch_size", "samples", "log_every", "palette_pixels"):
             _at_least(name, getattr(self, name), 1)
         for name in ("workers", "save_every", "warmup_steps", "val_limit"):
             _at_least(name, getattr(self, name), 0)

@@ -335,6 +335,7 @@ class _Trainer:
         self.epoch_loss_count = 0
         self.saved_step: int | None = None
         self._updating = False
+        self._folder_open = False
         self.session_start = time.monotonic()
         self.session_started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
         self.session_start_step = 0
@@ -460,6 +461,7 @@ class _Trainer:
         if not _finite_parameters(self.model):
             raise self._nan_error("the weights became NaN/inf")
         if self.is_main:
+            self._open_folder()
             self.folder.save(self.folder.last, self._state(stopped))
         self.saved_step = self.step
 
@@ -526,6 +528,7 @@ class _Trainer:
         )
         record["best"] = bool(better)
         self.history.append(record)
+        self._open_folder()
         if better:
             self.best_value = float(value)
             if not _finite_parameters(model):
@@ -703,14 +706,28 @@ class _Trainer:
                 f"the run has already done its {config.epochs} epoch(s); raise --epochs to "
                 "train longer"
             )
-        if self.is_main:
-            self.folder.path.mkdir(parents=True, exist_ok=True)
-            self.folder.remove_stale_partials(config.epochs)  # left by a killed run
-            self.folder.write_config(config.as_dict())
         self.val_images = len(bundle.val)
         self.data_description = bundle.info.describe()
         self.parameters = model.num_parameters()
         return notes
+
+    def _open_folder(self) -> None:
+        """Create the run folder and write config.json, once, before its first file.
+
+        Deferred until the first step is done (or the first checkpoint is due), so that a run
+        failing in setup or in its first step leaves no folder holding only config.json.
+        """
+        if self._folder_open or not self.is_main:
+            return
+        try:
+            self.folder.path.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise TrainingError(
+                f"{self.folder.path}: cannot create the run folder: {error.strerror or error}"
+            ) from None
+        self.folder.remove_stale_partials(self.config.epochs)  # left by a killed run
+        self.folder.write_config(self.config.as_dict())
+        self._folder_open = True
 
     def _announce(self, notes: list[str]) -> None:
         config = self.config
@@ -825,6 +842,7 @@ class _Trainer:
                 self._updating = False
                 self.step += 1
                 self.step_in_epoch += 1
+                self._open_folder()
                 self.images_seen += lightness.shape[0] * context.world_size
                 detached = loss.detach().double()
                 loss_total += detached
