@@ -147,3 +147,16 @@ def test_batch_norm_folding_for_inference_keeps_the_output() -> None:
     with torch.no_grad():
         # ab in Lab units (|ab| < 128): folding reorders float32 sums only
         torch.testing.assert_close(folded(lightness), model(lightness), atol=0.05, rtol=0)
+
+
+def test_fusion_takes_its_embedding_from_a_pretrained_lite_offline() -> None:
+    model = get_model("fusion", pretrained=True, embedder="lite0", width=4, embed_size=64)
+    embedder = model.body.embedder
+    assert not any(p.requires_grad for p in embedder.parameters())
+    reference = efficientnet_lite("lite0", pretrained=True)
+    torch.testing.assert_close(embedder._fc.weight, reference._fc.weight)
+    model.train()
+    assert not embedder.training
+    assert model(torch.rand(2, 1, 64, 64) * 100).shape == (2, 2, 64, 64)
+    with pytest.raises(ModelError, match="embedder must be one of"):
+        get_model("fusion", embedder="vgg")

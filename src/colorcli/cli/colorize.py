@@ -19,9 +19,14 @@ from rich.progress import (
 
 from colorcli.checkpoint import load_model
 from colorcli.cli import _options
-from colorcli.cli._report import EXIT_FAILED, console, err_console, reported_errors
+from colorcli.cli._report import (
+    EXIT_FAILED,
+    console,
+    download_progress,
+    err_console,
+    reported_errors,
+)
 from colorcli.cli._video import VideoFormat, describe_video, run_videos
-from colorcli.cli.models import download_progress
 from colorcli.device import describe_device, resolve_device
 from colorcli.errors import ColorcliError, HintError, UsageError
 from colorcli.hints import Hints, parse_hints, read_hint_image
@@ -52,7 +57,12 @@ def colorize_command(
         ..., "--output", "-o", help="Folder for the results (created if missing)."
     ),
     model: str = typer.Option(
-        None, "--model", "-m", help="Published model name or checkpoint path [default model]."
+        None,
+        "--model",
+        "-m",
+        help="Published model name or checkpoint path (default: the default model of "
+        "colorcli models list).",
+        show_default=False,
     ),
     device: str = typer.Option("auto", "--device", "-d", help="auto, cpu, cuda, cuda:N or mps."),
     size: int | None = typer.Option(
@@ -60,7 +70,8 @@ def colorize_command(
         "--size",
         min=8,
         max=4096,
-        help="Long side of the L image the model sees [default: the model's own, else 256].",
+        help="Long side of the L image the model sees (default: the model's own, else 256).",
+        show_default=False,
     ),
     saturation: float | None = _options.SATURATION,
     temperature: float | None = _options.TEMPERATURE,
@@ -81,9 +92,7 @@ def colorize_command(
     overwrite: bool = typer.Option(
         False, "--overwrite", help="Redo outputs that already exist (default: skip them)."
     ),
-    half: bool = typer.Option(
-        True, "--half/--fp32", help="fp16/bf16 inference on CUDA and MPS (no effect on CPU)."
-    ),
+    half: bool = _options.half_option(default=True),
     max_pixels: int = typer.Option(
         DEFAULT_MAX_PIXELS, "--max-pixels", min=1, help="Refuse images larger than this."
     ),
@@ -110,7 +119,7 @@ def colorize_command(
         None,
         "--workers",
         min=0,
-        help="Threads that decode, join and encode [default: from the CPU count]; 0 runs "
+        help="Threads that decode, join and encode (default: from the CPU count); 0 runs "
         "everything in one thread.",
         show_default=False,
     ),

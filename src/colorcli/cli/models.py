@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
 
 import typer
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
 from rich.table import Table
 from rich.text import Text
 
 from colorcli import hub
-from colorcli.cli._report import console, err_console, reported_errors
+from colorcli.cli._report import console, download_progress, reported_errors
 
 app = typer.Typer(
     help="List, download, inspect and remove published checkpoints.",
@@ -30,36 +20,6 @@ app = typer.Typer(
 _TIMEOUT_OPTION = typer.Option(
     hub.DEFAULT_TIMEOUT, "--timeout", min=0.1, help="Seconds to wait for a connection or data."
 )
-
-
-@contextmanager
-def download_progress() -> Iterator[hub.ProgressCallback]:
-    """A rich progress bar on stderr, as a callback for :func:`colorcli.hub.download_entry`.
-
-    The bar appears with the first byte, so a download that fails to start prints nothing.
-    """
-    bar = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
-        console=err_console,
-    )
-    tasks: dict[str, TaskID] = {}
-
-    def update(entry: hub.ModelEntry, done: int) -> None:
-        if not tasks:
-            bar.start()
-        if entry.name not in tasks:
-            tasks[entry.name] = bar.add_task(entry.name, total=entry.size)
-        bar.update(tasks[entry.name], completed=done)
-
-    try:
-        yield update
-    finally:
-        if tasks:
-            bar.stop()
 
 
 @app.callback(invoke_without_command=True)

@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import webbrowser
-from pathlib import Path
 
 import typer
 from rich.markup import escape
 
-from colorcli import hub
 from colorcli.checkpoint import load_model
-from colorcli.cli._report import console, err_console, reported_errors
-from colorcli.cli.models import download_progress
+from colorcli.cli._report import console, download_progress, err_console, reported_errors
 from colorcli.device import describe_device, resolve_device
 from colorcli.errors import UsageError
 from colorcli.pipeline import Colorizer
-from colorcli.serve import ColorizeServer, ServeSettings
+from colorcli.serve import ColorizeServer, ServeSettings, served_name
 from colorcli.serve.server import (
     DEFAULT_HOST,
     DEFAULT_MAX_PIXELS,
@@ -72,7 +69,7 @@ def serve_command(
         with download_progress() as on_bytes:
             loaded = load_model(model, device=compute, progress=on_bytes)
         colorizer = Colorizer(loaded, device=compute, size=size)
-        label = _served_name(model)
+        label = served_name(model)
         settings = ServeSettings(
             host=host,
             port=port,
@@ -102,17 +99,6 @@ def serve_command(
     finally:
         server.close()
     err_console.print("colorcli serve: stopped", highlight=False)
-
-
-def _served_name(model: str | None) -> str:
-    """The served model's name: its published name (the default's too), else the path."""
-    manifest = hub.load_manifest()
-    if model is None or model == hub.DEFAULT_NAME:
-        return manifest.default or hub.DEFAULT_NAME
-    if Path(model).expanduser().is_file():
-        return model
-    entry = manifest.find(model)
-    return entry.name if entry is not None else model
 
 
 def _log(line: str) -> None:
