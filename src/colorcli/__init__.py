@@ -18,9 +18,11 @@ from colorcli.errors import (
     UsageError,
     VideoError,
 )
+from colorcli.evaluation import EvalReport, evaluate, find_eval_images
 from colorcli.imageio import read_image, write_image
 from colorcli.models import ColorModel, get_model, list_models, register_model
 from colorcli.pipeline import Colorizer
+from colorcli.video import colorize_video
 
 __all__ = [
     "CheckpointError",

@@ -157,8 +157,9 @@ def colorize_command(
         False,
         "--save-confidence",
         help=(
-            "Also write <name>_confidence.png beside each output: white where the model is "
-            "sure of the colour, dark where a hint would help."
+            "Also write a confidence map beside each output (its name ending in "
+            "_confidence.png): white where the model is sure of the colour, dark where a hint "
+            "would help."
         ),
     ),
 ) -> None:

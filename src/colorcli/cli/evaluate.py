@@ -75,7 +75,9 @@ def eval_command(
     metrics: list[MetricName] = typer.Option(
         None,
         "--metric",
-        help=f"Metric to score; repeat for several (default: {' '.join(DEFAULT_METRICS)}).",
+        metavar="NAME",
+        help=f"Metric to score: {', '.join(METRICS)}; repeat for several (default: "
+        f"{' '.join(DEFAULT_METRICS)}).",
         show_default=False,
     ),
     protocol: str = typer.Option(
@@ -90,7 +92,8 @@ def eval_command(
         min=8,
         max=4096,
         help="Inference size: long side of the L the model sees (not the protocol's crop) "
-        "[default: the model's own, else 256].",
+        "(default: the model's own, else 256).",
+        show_default=False,
     ),
     saturation: float | None = _options.SATURATION,
     temperature: float | None = _options.TEMPERATURE,
@@ -101,7 +104,7 @@ def eval_command(
         DEFAULT_BATCH_SIZE, "--batch-size", "-b", min=1, help="Images per model batch."
     ),
     device: str = typer.Option("auto", "--device", "-d", help="auto, cpu, cuda, cuda:N or mps."),
-    half: bool = typer.Option(False, "--half/--fp32", help="fp16/bf16 inference on CUDA and MPS."),
+    half: bool = _options.half_option(default=False),  # scores in full precision unless asked
     json_output: bool = typer.Option(
         False, "--json", help="Print the results as JSON on stdout instead of a table."
     ),

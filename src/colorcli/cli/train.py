@@ -82,7 +82,8 @@ def train_command(
     arch: Arch | None = typer.Option(  # type: ignore[valid-type]
         None,
         "--arch",
-        help=f"Architecture (default {_default('arch')}).",
+        metavar="ARCH",
+        help=f"Architecture, one of those listed above (default {_default('arch')}).",
         rich_help_panel=MODEL,
         show_default=False,
     ),
@@ -100,7 +101,8 @@ def train_command(
     ),
     decode: Decode | None = typer.Option(  # type: ignore[valid-type]
         None,
-        help="Decoding of palette/gamut heads (default annealed).",
+        metavar="METHOD",
+        help="Decoding of palette/gamut heads: argmax, topk, annealed or mean (default annealed).",
         rich_help_panel=MODEL,
         show_default=False,
     ),
@@ -351,7 +353,7 @@ def train_command(
         None,
         "--out",
         metavar="DIR",
-        help="Run folder (default runs/<arch>-<colors>-<timestamp>).",
+        help="Run folder (default: a new folder in runs/ named by architecture, head and time).",
         rich_help_panel=RUN,
         show_default=False,
     ),
