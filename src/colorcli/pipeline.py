@@ -602,7 +602,7 @@ class Colorizer:
         if hints and not self.model.accepts_hints:
             raise ModelError(
                 f"this {self.model.arch} model takes no colour hints or reference photo; "
-                "use a guided model (e.g. the default)"
+                "use a guided model (e.g. lite0-guided)"
             )
         return prepare_input(pixels, self.size, hints)
 

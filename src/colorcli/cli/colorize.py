@@ -212,7 +212,7 @@ def colorize_command(
         if guidance and not loaded.accepts_hints:
             raise UsageError(
                 f"model {model or _default_label()} takes no colour hints or reference; "
-                "use a guided model (the default is one)"
+                "use a guided model (--model lite0-guided)"
             )
         if save_confidence and not loaded.is_classifier:
             raise UsageError(
