@@ -181,3 +181,10 @@ def test_colorizer_takes_hints_only_with_a_guided_model() -> None:
 
 def test_parse_colour_names() -> None:
     assert parse_colour("royalblue") == (65, 105, 225)
+
+
+def test_a_non_contiguous_photo_is_colourized() -> None:
+    pixels = np.full((3, 40, 48), 120, np.uint8).transpose(1, 2, 0)  # a channel-first view
+    assert not pixels.flags.c_contiguous
+    out = Colorizer(get_model("tiny", width=4), size=32).colorize(pixels)
+    assert out.shape == (40, 48, 3)

@@ -374,7 +374,7 @@ def join_full_resolution(
     if not isinstance(ab, Tensor) or ab.dim() != 3 or ab.shape[0] != 2 or ab.numel() == 0:
         raise ValueError(f"ab must be a (2, h, w) tensor, got {getattr(ab, 'shape', ab)}")
     if out is None:
-        out = np.empty_like(pixels)
+        out = np.empty(pixels.shape, dtype=pixels.dtype)  # C order, whatever the input's
     elif out.shape != pixels.shape or out.dtype != pixels.dtype or not out.flags.c_contiguous:
         raise ValueError(
             f"out must be a C-contiguous {pixels.shape} {pixels.dtype} array, "
