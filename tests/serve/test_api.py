@@ -157,7 +157,8 @@ def test_a_model_without_hints_or_confidence_says_so(make_server, regression_che
     reply = post_form(server.port, image=PHOTO, fields={"hints": hints})
     assert reply.status == 400
     assert reply.error == (
-        f"model {label} takes no colour hints or reference; use a guided model (the default is one)"
+        f"model {label} takes no colour hints or reference; "
+        "use a guided model (--model lite0-guided)"
     )
     confidence = post_form(server.port, "/api/confidence", image=PHOTO)
     assert confidence.status == 400

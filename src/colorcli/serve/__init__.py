@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from colorcli.serve.forms import FormField, RequestError, parse_form
 from colorcli.serve.server import ColorizeServer, JobQueue, ServeSettings
-from colorcli.serve.service import ColorizeService, EncodedImage, parse_hints_json
+from colorcli.serve.service import ColorizeService, EncodedImage, parse_hints_json, served_name
 
 __all__ = [
     "ColorizeServer",
@@ -16,4 +16,5 @@ __all__ = [
     "ServeSettings",
     "parse_form",
     "parse_hints_json",
+    "served_name",
 ]

@@ -252,7 +252,7 @@ class ColorizeService:
         if guidance and not colorizer.model.accepts_hints:
             raise UsageError(
                 f"model {label} takes no colour hints or reference; "
-                "use a guided model (the default is one)"
+                "use a guided model (--model lite0-guided)"
             )
         return guidance
 
@@ -264,6 +264,18 @@ class ColorizeService:
             return path.read_bytes()
         finally:
             path.unlink(missing_ok=True)
+
+
+def served_name(model: str | Path | None) -> str:
+    """The name requests use for a ``--model`` value: its published name (the default's
+    too, and an alias's entry), else the checkpoint path as given."""
+    manifest = hub.load_manifest()
+    if model is None or model == hub.DEFAULT_NAME:
+        return manifest.default or hub.DEFAULT_NAME
+    if Path(model).expanduser().is_file():
+        return str(model)
+    entry = manifest.find(str(model))
+    return entry.name if entry is not None else str(model)
 
 
 def parse_hints_json(text: str) -> list[HintPoint]:

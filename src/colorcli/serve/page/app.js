@@ -53,7 +53,8 @@ async function loadModels() {
   select.replaceChildren();
   const served = document.createElement("option");
   served.value = answer.served.name;
-  served.textContent = answer.served.name;
+  const isDefault = answer.models.some((entry) => entry.default && entry.name === answer.served.name);
+  served.textContent = answer.served.name + (isDefault ? " (default)" : "");
   select.append(served);
   for (const entry of answer.models) {
     if (!entry.local || entry.name === answer.served.name) continue;
@@ -257,6 +258,7 @@ async function render(item) {
       say("");
       showItem(item);
       const viewer = $("viewer");
+      viewer.dataset.hints = JSON.stringify(hints); // what the shown result was made with
       viewer.dataset.renders = String(Number(viewer.dataset.renders) + 1);
     }
   } catch (error) {
@@ -350,7 +352,7 @@ function addHint(event) {
   const item = state.current;
   if (!item || !item.width || event.button !== 0) return;
   if (servedSelected() && !state.served.accepts_hints) {
-    say(`model ${state.served.name} takes no colour hints; start colorcli serve with a guided model`, true);
+    say(`model ${state.served.name} takes no colour hints; choose a guided model (colorcli serve --model lite0-guided)`, true);
     return;
   }
   const hint = { ...photoPixel(event, item), color: state.colour };
