@@ -21,6 +21,9 @@ from colorcli.serve.server import (
     DEFAULT_QUEUE_SIZE,
 )
 
+GUIDED_MODEL = "lite0-guided"
+"""The page is for placing colour hints, so it serves the guided model by default."""
+
 
 def serve_command(
     host: str = typer.Option(
@@ -32,10 +35,13 @@ def serve_command(
         DEFAULT_PORT, "--port", "-p", min=0, max=65535, help="TCP port (0 = any free one)."
     ),
     model: str = typer.Option(
-        None,
+        GUIDED_MODEL,
         "--model",
         "-m",
-        help="Published model name or checkpoint path (default: the default model).",
+        help=(
+            f"Published model name or checkpoint path (default: {GUIDED_MODEL}, the model "
+            "that takes colour hints)."
+        ),
     ),
     device: str = typer.Option("auto", "--device", "-d", help="auto, cpu, cuda, cuda:N or mps."),
     size: int | None = typer.Option(
