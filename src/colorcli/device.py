@@ -6,7 +6,7 @@ import re
 
 import torch
 
-from colorcli.errors import DeviceError
+from colorcli.errors import DeviceError, UnknownDeviceError
 
 _DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
@@ -15,11 +15,12 @@ def resolve_device(name: str = "auto") -> torch.device:
     """Turn ``auto|cpu|cuda|cuda:N|mps`` into a usable :class:`torch.device`.
 
     Raises:
-        DeviceError: the name is not valid or that device is not available here.
+        UnknownDeviceError: the name is not valid.
+        DeviceError: that device is not available here.
     """
     name = name.strip().lower()
     if not _DEVICE_PATTERN.match(name):
-        raise DeviceError(f"unknown device {name!r}: use auto, cpu, cuda, cuda:N or mps")
+        raise UnknownDeviceError(f"unknown device {name!r}: use auto, cpu, cuda, cuda:N or mps")
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")

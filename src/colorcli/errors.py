@@ -11,6 +11,10 @@ class ImageError(ColorcliError):
     """An image could not be read, decoded or written."""
 
 
+class OutputExistsError(ImageError):
+    """An image was not written because its output name already exists (no ``overwrite``)."""
+
+
 class VideoError(ColorcliError):
     """A video could not be read, decoded or written."""
 
@@ -19,8 +23,16 @@ class DeviceError(ColorcliError):
     """The requested compute device is not available."""
 
 
+class UnknownDeviceError(DeviceError):
+    """A device name that is none of auto, cpu, cuda, cuda:N, mps (a bad option value)."""
+
+
 class ModelError(ColorcliError):
     """A model name, architecture or configuration is invalid."""
+
+
+class UnknownModelError(ModelError):
+    """A model name that is neither published nor a checkpoint file (a bad option value)."""
 
 
 class CheckpointError(ColorcliError):

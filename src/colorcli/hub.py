@@ -23,7 +23,7 @@ from typing import Any
 import platformdirs
 
 from colorcli import __version__
-from colorcli.errors import CheckpointError, DownloadError, ModelError
+from colorcli.errors import CheckpointError, DownloadError, ModelError, UnknownModelError
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -227,12 +227,12 @@ class Manifest:
         """Find an entry by name, alias or file name.
 
         Raises:
-            ModelError: ``unknown model 'x'; available: a, b``.
+            UnknownModelError: ``unknown model 'x'; available: a, b``.
         """
         entry = self.find(name)
         if entry is None:
             available = ", ".join(self.names()) or "(none)"
-            raise ModelError(f"unknown model {name!r}; available: {available}")
+            raise UnknownModelError(f"unknown model {name!r}; available: {available}")
         return entry
 
     def default_entry(self) -> ModelEntry:
@@ -450,13 +450,19 @@ def resolve_checkpoint(
         Path of the checkpoint file.
 
     Raises:
-        ModelError: Unknown name, or no default model.
+        UnknownModelError: an unknown or empty name.
+        ModelError: no default model.
         CheckpointError: A path-like argument that does not exist.
         DownloadError: The download failed or did not match its SHA-256.
     """
     if name_or_path is None or name_or_path == DEFAULT_NAME:
         entry = (manifest or load_manifest()).default_entry()
     else:
+        if not str(name_or_path).strip():  # Path("") is the current folder
+            raise UnknownModelError(
+                "empty model name: give a published name (colorcli models list) or a "
+                "checkpoint path"
+            )
         path = Path(name_or_path).expanduser()
         if path.is_file():
             return path

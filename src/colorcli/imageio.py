@@ -36,7 +36,7 @@ import numpy as np
 from PIL import Image, ImageCms, ImageFile, UnidentifiedImageError, features
 
 from colorcli.atomic import fsync_path, move_into_place, partial_path, writer_lock
-from colorcli.errors import ImageError, UsageError
+from colorcli.errors import ImageError, OutputExistsError, UsageError
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -724,8 +724,10 @@ def write_image(
         overwrite: Replace an existing file instead of failing.
 
     Raises:
-        ImageError: Unknown suffix, the file exists (``overwrite=False``), or writing failed
-            (directory missing or read-only, disk full, encoder error). Names the path.
+        OutputExistsError: the file exists (``overwrite=False``), also when another writer
+            put it there meanwhile.
+        ImageError: Unknown suffix, or writing failed (directory missing or read-only, disk
+            full, encoder error). Names the path.
         TypeError, ValueError: ``pixels``, ``alpha`` or ``quality`` are malformed.
     """
     path = Path(path)
@@ -738,7 +740,7 @@ def write_image(
             f"use one of {suffixes}"
         )
     if not overwrite and os.path.lexists(path):
-        raise ImageError(f"{path}: already exists")
+        raise OutputExistsError(f"{path}: already exists")
     if fmt == "webp" and max(pixels.shape[:2]) > _WEBP_MAX_SIDE:
         raise ImageError(
             f"{path}: WebP cannot hold {pixels.shape[1]}x{pixels.shape[0]} "
@@ -973,4 +975,4 @@ def _publish(partial: Path, path: Path, *, overwrite: bool) -> None:
     try:
         move_into_place(partial, path, overwrite=overwrite)
     except FileExistsError as e:
-        raise ImageError(f"{path}: already exists") from e
+        raise OutputExistsError(f"{path}: already exists") from e

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from colorcli.atomic import remove_stale_partials
-from colorcli.errors import ColorcliError, ImageError
+from colorcli.errors import ColorcliError, ImageError, OutputExistsError
 from colorcli.hints import HINTS_SUFFIX, Hints, read_hint_image
 from colorcli.imageio import DEFAULT_MAX_PIXELS, LoadedImage, probe_size, read_image, write_image
 from colorcli.jobs import Job, compare_path
@@ -578,14 +578,18 @@ def _write(
             raise ImageError(
                 f"{job.output.parent}: cannot create folder ({error.strerror})"
             ) from None
-        write_image(
-            job.output,
-            colour,
-            alpha=image.alpha,
-            icc_profile=image.icc_profile,
-            exif=image.exif,
-            overwrite=settings.overwrite,
-        )
+        try:
+            write_image(
+                job.output,
+                colour,
+                alpha=image.alpha,
+                icc_profile=image.icc_profile,
+                exif=image.exif,
+                overwrite=settings.overwrite,
+            )
+        except OutputExistsError:
+            # another run wrote it since the plan (two runs into one folder): not a failure
+            return JobResult(job, "skipped", "output exists (written meanwhile by another run)")
         if compare is not None:
             write_image(
                 compare,

@@ -2,27 +2,57 @@
 
 from __future__ import annotations
 
+import contextlib
+import math
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import typer
 
+from colorcli.errors import UnknownDeviceError, UnknownModelError, UsageError
+
+
+def between(low: float, high: float) -> Callable[[float | None], float | None]:
+    """Callback refusing a float outside ``[low, high]``, NaN included.
+
+    Click's own ``min``/``max`` let NaN through to a misleading message ("should be <= 4"),
+    since every comparison with NaN is false.
+    """
+
+    def check(value: float | None) -> float | None:
+        if value is not None and not (math.isfinite(value) and low <= value <= high):
+            raise typer.BadParameter(f"must be a number from {low:g} to {high:g}, got {value:g}")
+        return value
+
+    return check
+
+
 SATURATION = typer.Option(
     None,
     "--saturation",
-    min=0.0,
-    max=4.0,
-    help="Scale predicted colour (ab) by this factor (default: the model's own, else 1).",
+    callback=between(0.0, 4.0),
+    help="Scale predicted colour (ab) by this factor, 0-4 (default: the model's own, else 1).",
     show_default=False,
 )
 TEMPERATURE = typer.Option(
     None,
     "--temperature",
-    min=0.01,
-    max=10.0,
-    help="Colour-class models (e.g. vivid): annealed-mean temperature; lower = bolder "
-    "colours, 1 = plain mean (default: the model's own).",
+    callback=between(0.01, 10.0),
+    help="Colour-class models (e.g. vivid): annealed-mean temperature, 0.01-10; lower = "
+    "bolder colours, 1 = plain mean (default: the model's own).",
     show_default=False,
 )
+
+
+@contextlib.contextmanager
+def bad_values_are_usage_errors() -> Iterator[None]:
+    """An unknown ``--model`` name or ``--device`` is a bad option value: exit 2, one line."""
+    try:
+        yield
+    except UnknownModelError as error:
+        raise UsageError(f"--model: {error}") from None
+    except UnknownDeviceError as error:
+        raise UsageError(f"--device: {error}") from None
 
 
 def half_option(*, default: bool) -> Any:

@@ -21,10 +21,10 @@ from colorcli.checkpoint import load_model
 from colorcli.cli import _options
 from colorcli.cli._report import (
     EXIT_FAILED,
-    console,
     download_progress,
     err_console,
     reported_errors,
+    say,
 )
 from colorcli.cli._video import VideoFormat, describe_video, run_videos
 from colorcli.device import describe_device, resolve_device
@@ -39,6 +39,13 @@ from colorcli.sharding import local_rank_device, parse_shard, select_shard
 from colorcli.video import DEFAULT_TEMPORAL, VideoSettings
 
 
+def _input_path(value: str) -> Path:
+    """An INPUT argument; an empty one is refused (``Path("")`` would be the current folder)."""
+    if not value.strip():
+        raise typer.BadParameter("an empty name is not a file or folder")
+    return Path(value)
+
+
 class OutputFormat(str, Enum):
     """Choices of ``--ext``: auto (keep each input's format) or a writable format."""
 
@@ -51,7 +58,10 @@ class OutputFormat(str, Enum):
 
 def colorize_command(
     inputs: list[Path] = typer.Argument(
-        ..., help="Image and video files and/or folders to colourize.", show_default=False
+        ...,
+        help="Image and video files and/or folders to colourize.",
+        show_default=False,
+        parser=_input_path,
     ),
     output: Path = typer.Option(
         ..., "--output", "-o", help="Folder for the results (created if missing)."
@@ -103,9 +113,8 @@ def colorize_command(
     temporal: float = typer.Option(
         DEFAULT_TEMPORAL,
         "--temporal",
-        min=0.0,
-        max=0.95,
-        help="Video: smooth colour over frames, weight of the past (0 = off).",
+        callback=_options.between(0.0, 0.95),
+        help="Video: smooth colour over frames, weight of the past, 0-0.95 (0 = off).",
     ),
     shard: str = typer.Option(
         None,
@@ -175,6 +184,7 @@ def colorize_command(
             video_ext=video_ext.value,
             compare=compare,
         )
+        planned = len(plan.jobs)
         if chosen_shard is not None:
             plan.jobs = select_shard(plan.jobs, chosen_shard)
             if chosen_shard.index != 1:
@@ -183,14 +193,22 @@ def colorize_command(
                 device = local_rank_device(os.environ)
         image_jobs = [job for job in plan.jobs if job.kind == "image"]
         video_jobs = [job for job in plan.jobs if job.kind == "video"]
+        if planned and not plan.jobs and not plan.refused:  # more shards than inputs
+            err_console.print(
+                f"colorcli: shard {chosen_shard} has nothing to do ({planned} input(s) in "
+                "all, each done by another shard)",
+                highlight=False,
+            )
+            return
         if not plan.jobs and not plan.refused:
             raise UsageError(
                 f"no images found in {', '.join(str(p) for p in inputs)}"
                 + (f" ({plan.ignored} non-image file(s) ignored)" if plan.ignored else "")
             )
-        compute = resolve_device(device)
-        with download_progress() as on_bytes:
-            loaded = load_model(model, device=compute, progress=on_bytes)
+        with _options.bad_values_are_usage_errors():
+            compute = resolve_device(device)
+            with download_progress() as on_bytes:
+                loaded = load_model(model, device=compute, progress=on_bytes)
         colorizer = Colorizer(
             loaded,
             device=compute,
@@ -269,7 +287,7 @@ def colorize_command(
             videos = run_videos(video_jobs, colorizer, video_settings, progress)
     for done in videos.done:
         if done.video is not None:
-            console.print(escape(describe_video(done.video)), highlight=False, soft_wrap=True)
+            say(escape(describe_video(done.video)), highlight=False, soft_wrap=True)
     failed = [(r.job.source, r.reason) for r in summary.failed]
     failed += [(r.job.source, r.reason) for r in videos.failed] + plan.refused
     skipped_exists = sum(1 for r in summary.skipped if r.reason.startswith("output exists"))
@@ -284,7 +302,7 @@ def colorize_command(
     if plan.ignored:
         parts.append(f"{plan.ignored} non-image file(s) ignored")
     seconds = summary.seconds + videos.seconds
-    console.print(
+    say(
         f"Summary: {', '.join(parts)} in {seconds:.1f} s → {escape(str(output))}",
         highlight=False,
     )

@@ -161,8 +161,11 @@ def eval_command(
         if samples is not None and samples.exists() and not samples.is_dir():
             raise UsageError(f"--samples {samples} exists and is not a folder")
         eval_data = find_eval_images(data, exclude=[samples] if samples is not None else [])
-        compute = resolve_device(device)
-        colorizers = _load_colorizers(models or [], compute, size, saturation, half, temperature)
+        with _options.bad_values_are_usage_errors():
+            compute = resolve_device(device)
+            colorizers = _load_colorizers(
+                models or [], compute, size, saturation, half, temperature
+            )
         where = "built-in sample photos" if eval_data.builtin else str(eval_data.root)
         _say_err(
             f"data: {where}, {len(eval_data.files)} file(s); rows: "

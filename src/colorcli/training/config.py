@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import math
 import sys
 import time
 import types
@@ -175,6 +176,10 @@ class TrainConfig:
 
     def validate(self) -> None:
         """Check every value; raises UsageError naming the flag and what it got."""
+        for option in dataclasses.fields(self):
+            value = getattr(self, option.name)
+            if isinstance(value, float) and not math.isfinite(value):  # NaN passes any `<`
+                raise UsageError(f"{_flag(option.name)} must be a finite number, got {value}")
         if self.arch not in list_models():
             raise UsageError(
                 f"--arch: unknown architecture {self.arch!r}; choose from "
