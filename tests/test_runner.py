@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
 from collections.abc import Sequence
@@ -21,6 +23,7 @@ from colorcli.pipeline import Colorizer, ModelInput
 from colorcli.runner import (
     ColorizeSettings,
     JobResult,
+    RunInterrupted,
     colorize_jobs,
     default_workers,
     model_threads,
@@ -121,7 +124,7 @@ class _RecordingColorizer(Colorizer):
         self.batches: list[int] = []
         self.consumed = 0
 
-    def predict(self, inputs: Sequence[ModelInput]) -> list[torch.Tensor]:
+    def predict(self, inputs: Sequence[ModelInput], **options: object) -> list[torch.Tensor]:
         time.sleep(self.delay)
         self.batches.append(len(inputs))
         self.consumed += len(inputs)
@@ -245,7 +248,7 @@ def test_a_failing_model_fails_its_batch_only(
     calls = 0
     real_predict = colorizer.predict
 
-    def predict(inputs):
+    def predict(inputs, **options):
         nonlocal calls
         calls += 1
         if calls == 2:
@@ -363,3 +366,38 @@ def test_large_images_hand_freed_memory_back(
     summary = colorize_jobs(_jobs(folder, tmp_path / "out"), colorizer, ColorizeSettings())
     assert summary.done == 7
     assert trims == 6  # every image but the 17x9 one
+
+
+def test_ctrl_c_ends_the_run_soon_with_what_was_done_despite_a_blocked_worker(
+    folder: Path, colorizer: Colorizer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A SIGINT sent from a thread while a worker hangs in a read (a dead network mount)."""
+    monkeypatch.setattr(runner_module, "CANCEL_WAIT", 0.5)
+    first_done, release = threading.Event(), threading.Event()
+    real_read = runner_module.read_image
+
+    def read(path: Path, **options: object):
+        if path.name == "p3.png":
+            first_done.wait(30)
+            os.kill(os.getpid(), signal.SIGINT)
+            release.wait(30)  # blocked until the test ends
+        return real_read(path, **options)
+
+    monkeypatch.setattr(runner_module, "read_image", read)
+    settings = ColorizeSettings(batch_size=1, workers=2)
+    started = time.monotonic()
+    try:
+        with pytest.raises(RunInterrupted) as stop:
+            colorize_jobs(
+                _jobs(folder, tmp_path / "out"), colorizer, settings, lambda r: first_done.set()
+            )
+        seconds = time.monotonic() - started
+    finally:
+        release.set()
+    assert isinstance(stop.value, KeyboardInterrupt)
+    assert seconds < 10
+    summary = stop.value.summary
+    assert summary.done >= 1 and not summary.failed
+    assert summary.done == len(
+        [p for p in (tmp_path / "out").iterdir() if not p.name.startswith(".")]
+    )

@@ -11,8 +11,11 @@ outputs do not depend on the number of workers or on timing.
 
 Outputs are atomic and never clobber (see :func:`colorcli.imageio.write_image`);
 ``on_result`` is always called from the calling thread; an error in a worker becomes
-that file's failure; Ctrl-C cancels what has not started, lets running tasks finish
-(each in well under a second, and a half-written file is never left) and re-raises.
+that file's failure; Ctrl-C cancels what has not started, gives running tasks
+:data:`CANCEL_WAIT` seconds to finish (each takes well under a second, and a half-written
+file is never left) and raises :class:`RunInterrupted` with the summary of what was done.
+Workers are daemon threads, so one blocked in a system call (a dead network mount) cannot
+keep the process alive after that.
 """
 
 from __future__ import annotations
@@ -21,12 +24,13 @@ import contextlib
 import ctypes
 import functools
 import os
+import queue
 import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -56,6 +60,9 @@ PIXEL_BUDGET = 32_000_000
 
 TRIM_PIXELS = 4_000_000
 """After writing an image this large, freed heap memory is handed back to the system."""
+
+CANCEL_WAIT = 2.0
+"""Seconds Ctrl-C waits for running worker tasks before the run ends without them."""
 
 STAGES = ("read", "prepare", "model", "join", "write")
 CONFIDENCE_SUFFIX = "_confidence"
@@ -89,6 +96,14 @@ class RunSummary:
     are not counted, so ``model`` is exact only when torch runs one thread)."""
     workers: int = 0
     """Worker threads used (0: everything ran in the calling thread)."""
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C ended :func:`colorize_jobs`; ``summary`` holds what was done until then."""
+
+    def __init__(self, summary: RunSummary) -> None:
+        super().__init__("interrupted")
+        self.summary = summary
 
 
 @dataclass
@@ -213,8 +228,62 @@ class _Inline:
         future.set_result(fn(*args))
         return future
 
-    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        del wait, cancel_futures
+    def shutdown(self, *, cancel_futures: bool = False, timeout: float | None = None) -> None:
+        del cancel_futures, timeout
+
+
+_Task = tuple["Future[Any]", Callable[..., Any], tuple[Any, ...]]
+
+
+class _DaemonPool:
+    """A fixed set of daemon worker threads running submitted calls in order.
+
+    Unlike ``ThreadPoolExecutor``, whose threads the interpreter joins at exit, a thread
+    stuck in a system call here cannot hang the end of the process; shutdown waits at
+    most ``timeout`` seconds.
+    """
+
+    def __init__(self, workers: int, name: str) -> None:
+        self._tasks: queue.SimpleQueue[_Task | None] = queue.SimpleQueue()
+        self._threads = [
+            threading.Thread(target=self._work, name=f"{name}_{index}", daemon=True)
+            for index in range(workers)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, fn: Callable[..., _T], /, *args: object) -> Future[_T]:
+        future: Future[_T] = Future()
+        self._tasks.put((future, fn, args))
+        return future
+
+    def _work(self) -> None:
+        while (task := self._tasks.get()) is not None:
+            future, fn, args = task
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                result = fn(*args)
+            except BaseException as error:  # handed to the caller through the future
+                future.set_exception(error)
+            else:
+                future.set_result(result)
+
+    def shutdown(self, *, cancel_futures: bool = False, timeout: float | None = None) -> None:
+        """Stop the threads once the queue is done (or cancelled); wait up to ``timeout``."""
+        if cancel_futures:
+            while True:
+                try:
+                    task = self._tasks.get_nowait()
+                except queue.Empty:
+                    break
+                if task is not None:
+                    task[0].cancel()
+        for _ in self._threads:
+            self._tasks.put(None)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
 
 
 def _model_input(item: _Loaded) -> ModelInput:
@@ -235,7 +304,7 @@ class _Run:
         colorizer: Colorizer,
         settings: ColorizeSettings,
         on_result: Callable[[JobResult], None] | None,
-        executor: ThreadPoolExecutor | _Inline,
+        executor: _DaemonPool | _Inline,
         workers: int,
     ) -> None:
         self.colorizer = colorizer
@@ -254,14 +323,18 @@ class _Run:
     # ----------------------------------------------------------------- calling thread
 
     def report(self, result: JobResult) -> None:
+        self.count(result)
+        if self.on_result is not None:
+            self.on_result(result)
+
+    def count(self, result: JobResult) -> None:
+        """Add ``result`` to the summary."""
         if result.status == "done":
             self.summary.done += 1
         elif result.status == "skipped":
             self.summary.skipped.append(result)
         else:
             self.summary.failed.append(result)
-        if self.on_result is not None:
-            self.on_result(result)
 
     def run(self, jobs: Sequence[Job]) -> None:
         pending = iter(jobs)
@@ -371,13 +444,22 @@ class _Run:
         self.summary.stage_cpu_seconds[stage] += elapsed[1]
 
     def cancel(self) -> None:
-        """Stop: cancel queued tasks, tell running ones to give up, wait for them."""
+        """Stop: cancel queued tasks, tell running ones to give up, wait for them a little.
+
+        Writes that finish within the wait are reported (their files are complete); a task
+        still running after :data:`CANCEL_WAIT` seconds is left to its daemon thread.
+        """
         self.stop.set()
         for _, _, read in self.reads:
             read.cancel()
         for write in self.writes:
             write.cancel()
-        self.executor.shutdown(wait=True, cancel_futures=True)
+        self.executor.shutdown(cancel_futures=True, timeout=CANCEL_WAIT)
+        for future in [f for f in self.writes if f.done() and not f.cancelled()]:
+            self.pixels_in_flight -= self.writes.pop(future)
+            result = future.result().result
+            if not result.reason.endswith(": interrupted"):  # not begun: not done, not failed
+                self.count(result)  # no on_result: the caller is being interrupted
 
     # ----------------------------------------------------------------- worker threads
 
@@ -495,7 +577,8 @@ def colorize_jobs(
     known (not necessarily in job order). See the module docstring for the stream.
 
     Raises:
-        KeyboardInterrupt: re-raised once the workers have stopped.
+        RunInterrupted: on Ctrl-C, once the workers have stopped (or :data:`CANCEL_WAIT`
+            has passed), with the summary of what was done.
     """
     started = time.perf_counter()
     workers = settings.workers
@@ -511,18 +594,18 @@ def colorize_jobs(
         if path is not None
     )
     with _thread_settings(colorizer.device, workers):
-        executor: ThreadPoolExecutor | _Inline
-        if workers:
-            executor = ThreadPoolExecutor(workers, thread_name_prefix="colorcli")
-        else:
-            executor = _Inline()
+        executor = _DaemonPool(workers, "colorcli") if workers else _Inline()
         run = _Run(colorizer, settings, on_result, executor, workers)
         try:
             run.run(jobs)
+        except KeyboardInterrupt:
+            run.cancel()
+            run.summary.seconds = time.perf_counter() - started
+            raise RunInterrupted(run.summary) from None
         except BaseException:
             run.cancel()
             raise
-        executor.shutdown(wait=True)
+        executor.shutdown()
     run.summary.seconds = time.perf_counter() - started
     return run.summary
 

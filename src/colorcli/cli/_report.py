@@ -54,6 +54,7 @@ err_console = Console(stderr=True)
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
 
 
 def say(text: str, **options: object) -> None:
@@ -79,7 +80,7 @@ def reported_errors() -> Iterator[None]:
     except ColorcliError as error:
         fail(str(error), EXIT_FAILED)
     except KeyboardInterrupt:
-        fail("interrupted", 130)
+        fail("interrupted", EXIT_INTERRUPTED)
 
 
 @contextmanager

@@ -21,6 +21,7 @@ from colorcli.checkpoint import load_model
 from colorcli.cli import _options
 from colorcli.cli._report import (
     EXIT_FAILED,
+    EXIT_INTERRUPTED,
     download_progress,
     err_console,
     reported_errors,
@@ -34,9 +35,9 @@ from colorcli.hub import default_model_name
 from colorcli.imageio import DEFAULT_MAX_PIXELS, read_image
 from colorcli.jobs import plan_jobs
 from colorcli.pipeline import Colorizer
-from colorcli.runner import ColorizeSettings, JobResult, colorize_jobs
+from colorcli.runner import ColorizeSettings, JobResult, RunInterrupted, colorize_jobs
 from colorcli.sharding import local_rank_device, parse_shard, select_shard
-from colorcli.video import DEFAULT_TEMPORAL, VideoSettings
+from colorcli.video import DEFAULT_TEMPORAL, VideoRunSummary, VideoSettings
 
 
 def _input_path(value: str) -> Path:
@@ -276,7 +277,12 @@ def colorize_command(
                 rate = f"{done / elapsed:.1f} img/s" if elapsed > 0 else ""
                 progress.update(task, advance=1, rate=rate)
 
-            summary = colorize_jobs(image_jobs, colorizer, settings, on_result)
+            interrupted = False
+            videos = VideoRunSummary()
+            try:
+                summary = colorize_jobs(image_jobs, colorizer, settings, on_result)
+            except RunInterrupted as stop:  # Ctrl-C: report what was done, then exit 130
+                summary, interrupted = stop.summary, True
             video_settings = VideoSettings(
                 temporal=temporal,
                 batch_size=batch_size,
@@ -284,7 +290,11 @@ def colorize_command(
                 max_pixels=max_pixels,
                 out_root=output,
             )
-            videos = run_videos(video_jobs, colorizer, video_settings, progress)
+            if video_jobs and not interrupted:
+                try:
+                    videos = run_videos(video_jobs, colorizer, video_settings, progress)
+                except KeyboardInterrupt:  # Ctrl-C during a video: report the photos
+                    interrupted = True
     for done in videos.done:
         if done.video is not None:
             say(escape(describe_video(done.video)), highlight=False, soft_wrap=True)
@@ -299,6 +309,10 @@ def colorize_command(
     if skipped_colour:
         parts.append(f"{skipped_colour} skipped (already colour)")
     parts.append(f"{len(failed)} failed")
+    if interrupted:
+        finished = summary.done + len(summary.skipped) + len(summary.failed)
+        finished += len(videos.done) + len(videos.skipped) + len(videos.failed)
+        parts.append(f"{len(image_jobs) + len(video_jobs) - finished} not done (interrupted)")
     if plan.ignored:
         parts.append(f"{plan.ignored} non-image file(s) ignored")
     seconds = summary.seconds + videos.seconds
@@ -311,6 +325,10 @@ def colorize_command(
         for source, reason in failed:
             message = reason if str(source) in reason else f"{source}: {reason}"
             err_console.print(f"  {escape(message)}", highlight=False, soft_wrap=True)
+    if interrupted:
+        err_console.print("interrupted: run the same command again to do the rest", highlight=False)
+        raise typer.Exit(EXIT_INTERRUPTED)
+    if failed:
         raise typer.Exit(EXIT_FAILED)
 
 
