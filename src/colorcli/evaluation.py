@@ -661,7 +661,9 @@ def evaluate(
         raise UsageError(f"--hints counts must be >= 0, got {list(hints)}")
     guided = [name for name, c in colorizers.items() if c.model.accepts_hints]
     if (any(hints) or own_reference) and not guided:
-        raise UsageError("--hints and --own-reference need a guided model (e.g. --model lite0-guided)")
+        raise UsageError(
+            "--hints and --own-reference need a guided model (e.g. --model lite0-guided)"
+        )
     rows: dict[str, _Row] = {name: _Row(c) for name, c in colorizers.items()}
     for name in guided:
         for count in dict.fromkeys(hints):
