@@ -299,6 +299,7 @@ def test_to_dict_is_json_with_the_documented_keys(photo_dir: Path) -> None:
         "metrics",
         "models",
         "original",
+        "confidence",
         "skipped_gray",
         "failed",
         "seconds",

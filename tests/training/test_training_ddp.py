@@ -100,6 +100,7 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@pytest.mark.slow  # forks: run in its own pytest process, before any test has started threads
 @pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(), reason="no gloo")
 def test_ddp_in_forked_processes(image_folder, tmp_path, fast_config, monkeypatch):
     """The same DDP path without torchrun's start-up cost (forked workers share imports)."""
