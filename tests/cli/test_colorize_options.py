@@ -92,7 +92,8 @@ class _ClosedPipe:
 def test_a_closed_stdout_does_not_fail_the_run(
     photo_folder, tiny_checkpoint, tmp_path, monkeypatch
 ):
-    monkeypatch.setattr(_report.console, "file", _ClosedPipe())
+    # _file, not the file property: restoring the property would pin stdout to this test's
+    monkeypatch.setattr(_report.console, "_file", _ClosedPipe())
     monkeypatch.setattr(_report.console, "quiet", False)
     monkeypatch.setattr(_report.console, "broken", False)
     result = run(photo_folder, "-o", tmp_path / "out", "--model", tiny_checkpoint, "-q")

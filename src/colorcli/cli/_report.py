@@ -49,6 +49,14 @@ class _Stdout(Console):
 console = _Stdout()
 """Standard output: results, tables."""
 
+
+def reset_consoles() -> None:
+    """Start an invocation with a working stdout (a previous one in this process may have
+    seen its reader go away, as tests calling the app in turn do)."""
+    console.broken = False
+    console.quiet = False
+
+
 err_console = Console(stderr=True)
 """Standard error: progress, warnings, errors."""
 

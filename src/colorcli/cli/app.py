@@ -10,6 +10,7 @@ import typer
 
 from colorcli import __version__
 from colorcli.cli import colorize, evaluate, models, serve, train
+from colorcli.cli._report import reset_consoles
 
 app = typer.Typer(
     name="colorcli",
@@ -33,6 +34,7 @@ def _root(
     ),
 ) -> None:
     """Colourize grayscale photographs and films with neural networks."""
+    reset_consoles()
     _print_any_file_name()
 
 
