@@ -253,6 +253,7 @@ def _alive(pid: int) -> bool:
     return finished == 0
 
 
+@pytest.mark.slow  # forks the test process: run with the slow tests, in their own process
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 def test_train_killed_mid_epoch_resumes_exactly(tmp_path: Path) -> None:
     data = _training_photos(tmp_path / "data")
