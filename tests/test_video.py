@@ -516,7 +516,11 @@ def test_a_video_that_crashes_opencv_costs_one_file(
         Job(short_clip, out / "short.mp4", Path("short.mp4"), kind="video"),
     ]
     summary = colorize_video_jobs(jobs, colorizer, VideoSettings())  # this process lives on
-    assert [r.job.source for r in summary.done] == [short_clip]
+    # whether OpenCV crashes on it depends on its build and thread count: either way
+    # short.mp4 is done and raw.avi is done or failed with how the decoder died
+    done = sorted(r.job.source for r in summary.done)
+    assert done == sorted([short_clip] + ([] if summary.failed else [hostile]))
+    assert len(summary.failed) <= 1
     for failed in summary.failed:  # an OpenCV that decodes it may colourize it instead
         assert failed.reason.startswith(f"{hostile}: the video decoder crashed (killed by SIG")
     assert sorted(p.name for p in out.iterdir()) == sorted(
