@@ -15,7 +15,7 @@ import argparse
 from importlib.resources import files
 from pathlib import Path
 
-import numpy as np
+from gallery import gray_version  # scripts/gallery.py: the L the models see, as RGB
 from PIL import Image, ImageDraw
 
 from colorcli.atomic import atomic_write
@@ -44,7 +44,7 @@ def main() -> None:
     for name, texts in EXAMPLES.items():
         path = files("colorcli") / "samples" / "color" / f"{name}.jpg"
         original = read_image(Path(str(path))).pixels
-        gray_input = _gray_of(original)
+        gray_input = gray_version(original)
         points = [parse_hint(text) for text in texts]
         automatic = colorizer.colorize(gray_input)
         hinted = colorizer.colorize(gray_input, hints=points)
@@ -79,17 +79,6 @@ def main() -> None:
         y += HEIGHT + LABEL + 4
     atomic_write(args.out, lambda stream: sheet.save(stream, "JPEG", quality=90))
     print(f"wrote {args.out}")
-
-
-def _gray_of(pixels: np.ndarray) -> np.ndarray:
-    """The photo made gray the way an old print is: its CIELAB lightness, as RGB."""
-    import torch
-
-    from colorcli.color import gray_lab, lab_to_rgb, rgb_to_lightness
-
-    rgb = torch.from_numpy(pixels).permute(2, 0, 1).float() / 255.0
-    gray = lab_to_rgb(gray_lab(rgb_to_lightness(rgb)))
-    return (gray.clamp(0, 1) * 255.0).round().byte().permute(1, 2, 0).numpy()
 
 
 def _scaled(image: Image.Image) -> Image.Image:

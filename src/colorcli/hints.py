@@ -22,7 +22,7 @@ import torch
 from PIL import Image, ImageColor
 from torch import Tensor
 
-from colorcli.color import rgb_to_lab, srgb_to_linear
+from colorcli.color import linear_to_srgb, rgb_to_lab, srgb_to_linear
 from colorcli.errors import HintError
 from colorcli.guidance import EVAL_PATCH_SIDE, HINT_CHANNELS, ab_histogram
 
@@ -124,10 +124,7 @@ def ab_at_lightness(rgb: Tensor, lightness: Tensor) -> Tensor:
     fy = (lightness.double() + 16.0) / 116.0
     target = torch.where(fy > 6.0 / 29.0, fy**3, (fy - 16.0 / 116.0) * 3 * (6.0 / 29.0) ** 2)
     scale = torch.where(luminance > 1e-6, target / luminance.clamp(min=1e-6), 0.0)
-    scaled = (linear * scale[:, None]).clamp(0.0, 1.0)
-    srgb = torch.where(
-        scaled > 0.0031308, 1.055 * scaled.clamp(min=0.0031308) ** (1 / 2.4) - 0.055, 12.92 * scaled
-    )
+    srgb = linear_to_srgb(linear * scale[:, None])  # clamps to the gamut
     lab = rgb_to_lab(srgb.T[:, :, None])  # (3, N, 1)
     ab = lab[1:, :, 0].T
     return torch.where((luminance > 1e-6)[:, None], ab, torch.zeros_like(ab)).float()

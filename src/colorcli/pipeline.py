@@ -482,12 +482,12 @@ def _for_inference(model: ColorModel) -> ColorModel:
 
     Works on a copy when there is anything to fold, so the caller's model is untouched.
     """
-    foldable = [m for m in model.modules() if hasattr(m, "fold_batch_norm")]
-    if not _conv_norm_pairs(model) and not foldable:
+    has_lite = any(isinstance(m, EfficientNetLite) for m in model.modules())
+    if not _conv_norm_pairs(model) and not has_lite:
         return model
     folded = copy.deepcopy(model).eval()
     for module in folded.modules():
-        if hasattr(module, "fold_batch_norm") and isinstance(module, EfficientNetLite):
+        if isinstance(module, EfficientNetLite):
             module.fold_batch_norm()
     for container, index in _conv_norm_pairs(folded):
         conv, norm = container[index], container[index + 1]

@@ -63,3 +63,15 @@ def half_option(*, default: bool) -> Any:
         help="Half-precision autocast: bf16 on CUDA (fp16 where bf16 is missing), fp16 on "
         "MPS; no effect on CPU.",
     )
+
+
+def size_option(*, note: str = "") -> Any:
+    """``--size``: the long side of the L image the model sees (one definition everywhere)."""
+    return typer.Option(
+        None,
+        "--size",
+        min=8,
+        max=4096,
+        help=f"Long side of the L image the model sees{note} (default: the model's own, else 256).",
+        show_default=False,
+    )

@@ -76,14 +76,7 @@ def colorize_command(
         show_default=False,
     ),
     device: str = typer.Option("auto", "--device", "-d", help="auto, cpu, cuda, cuda:N or mps."),
-    size: int | None = typer.Option(
-        None,
-        "--size",
-        min=8,
-        max=4096,
-        help="Long side of the L image the model sees (default: the model's own, else 256).",
-        show_default=False,
-    ),
+    size: int | None = _options.size_option(),
     saturation: float | None = _options.SATURATION,
     temperature: float | None = _options.TEMPERATURE,
     recursive: bool = typer.Option(

@@ -86,15 +86,7 @@ def eval_command(
         callback=_protocol_callback,
         help="What is compared: crop256 (centre square resized to 256x256; any cropN) or full.",
     ),
-    size: int | None = typer.Option(
-        None,
-        "--size",
-        min=8,
-        max=4096,
-        help="Inference size: long side of the L the model sees (not the protocol's crop) "
-        "(default: the model's own, else 256).",
-        show_default=False,
-    ),
+    size: int | None = _options.size_option(note=" (not the protocol's crop)"),
     saturation: float | None = _options.SATURATION,
     temperature: float | None = _options.TEMPERATURE,
     limit: int = typer.Option(

@@ -8,6 +8,7 @@ import typer
 from rich.markup import escape
 
 from colorcli.checkpoint import load_model
+from colorcli.cli import _options
 from colorcli.cli._report import console, download_progress, err_console, reported_errors
 from colorcli.device import describe_device, resolve_device
 from colorcli.errors import UsageError
@@ -44,13 +45,7 @@ def serve_command(
         ),
     ),
     device: str = typer.Option("auto", "--device", "-d", help="auto, cpu, cuda, cuda:N or mps."),
-    size: int | None = typer.Option(
-        None,
-        "--size",
-        min=8,
-        max=4096,
-        help="Long side of the L image the model sees (default: the model's own, else 256).",
-    ),
+    size: int | None = _options.size_option(),
     open_page: bool = typer.Option(False, "--open", help="Open the page in your web browser."),
     max_upload_mb: float = typer.Option(
         DEFAULT_MAX_UPLOAD_BYTES / 1e6,

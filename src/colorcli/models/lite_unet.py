@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from colorcli.color import linear_to_srgb
 from colorcli.guidance import HINT_CHANNELS, REFERENCE_FEATURES
 from colorcli.models._registry import register_model
 from colorcli.models.blocks import Body, DoubleConv, conv_bn_relu
@@ -31,10 +32,7 @@ def lightness_to_gray_srgb(lightness: Tensor) -> Tensor:
     """CIE L (0‥100) -> sRGB gray in [0, 1] (D65, a = b = 0), any shape."""
     fy = (lightness + 16.0) / 116.0
     y = torch.where(fy > 6.0 / 29.0, fy**3, (lightness / 903.2962963).clamp(min=0.0))
-    y = y.clamp(0.0, 1.0)
-    return torch.where(
-        y > 0.0031308, 1.055 * y.clamp(min=0.0031308) ** (1.0 / 2.4) - 0.055, 12.92 * y
-    )
+    return linear_to_srgb(y)
 
 
 HINT_SCALE = 110.0

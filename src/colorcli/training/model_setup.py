@@ -107,7 +107,11 @@ def copy_matching_weights(source: ColorModel, model: ColorModel, name: str) -> s
     model.load_state_dict(target)
     left = len([key for key in target if key not in _PALETTE_KEYS]) - len(matched)
     note = f"initialised {len(matched)} tensors from {name}"
-    return note + (f" ({left} left at random: shapes differ)" if left > 0 else "")
+    return note + (
+        f" ({left} left at their initial values: new in this model or of another shape)"
+        if left > 0
+        else ""
+    )
 
 
 def build_model(
