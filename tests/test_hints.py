@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from colorcli.color import rgb_to_lab
-from colorcli.errors import HintError, ModelError
+from colorcli.errors import HintError, ModelError, UsageError
 from colorcli.guidance import (
     REFERENCE_FEATURES,
     ab_histogram,
@@ -25,7 +25,9 @@ from colorcli.hints import (
     reference_features,
 )
 from colorcli.models import get_model
+from colorcli.models.lite_unet import HINT_SCALE, pool_hints
 from colorcli.pipeline import Colorizer, prepare_input
+from colorcli.training.config import TrainConfig
 
 
 def test_parse_pixel_and_fraction_hints() -> None:
@@ -163,6 +165,50 @@ def test_hint_branch_learns_to_follow_hints() -> None:
         optimiser.step()
         losses.append(float(loss))
     assert losses[-1] < 0.8 * losses[0]
+
+
+def test_pooled_hints_keep_a_single_pixel_hint_colour() -> None:
+    hints = torch.zeros(1, 3, 16, 16)
+    hints[0, :, 5, 6] = torch.tensor([44.0, -22.0, 1.0])
+    pooled = pool_hints(hints, 4)
+    assert pooled.shape == (1, 4, 4, 4)
+    torch.testing.assert_close(pooled[0, :2, 1, 1] * HINT_SCALE, torch.tensor([44.0, -22.0]))
+    assert float(pooled[0, 2, 1, 1]) == pytest.approx(1 / 16)
+    assert float(pooled[0, 3, 1, 1]) == 1.0
+    assert float(pooled[0].abs().sum()) == pytest.approx(float(pooled[0, :, 1, 1].abs().sum()))
+
+
+def test_hints_only_training_leaves_the_automatic_model_exactly() -> None:
+    """--hints-only: a few optimiser steps later, no hints gives the same output bit for
+    bit, an image with no hint in a batch is untouched, and hints now change colours."""
+    model = _guided()
+    model.body.freeze_base()
+    model.requires_grad_(False)
+    model.body.hint_branch.requires_grad_(True)
+    model.train()
+    lightness = torch.rand(2, 1, 64, 64) * 100
+    ab = torch.randn(2, 2, 1, 1).expand(-1, -1, 64, 64) * 25
+    with torch.no_grad():
+        before = model(lightness)
+    hints = evaluation_hints(ab, 5, seed=0)
+    optimiser = torch.optim.Adam(model.body.hint_branch.parameters(), lr=1e-2)
+    for _ in range(3):
+        loss = model.loss(model(lightness, hints), ab)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    one_hinted = hints.clone()
+    one_hinted[1] = 0
+    with torch.no_grad():
+        torch.testing.assert_close(model(lightness), before, rtol=0, atol=0)
+        mixed = model(lightness, one_hinted)
+        torch.testing.assert_close(mixed[1], before[1], rtol=0, atol=0)
+        assert float((mixed[0] - before[0]).abs().max()) > 0
+
+
+def test_hints_only_needs_a_guided_model() -> None:
+    with pytest.raises(UsageError, match="--guided"):
+        TrainConfig(arch="lite0", hints_only=True)
 
 
 def test_colorizer_takes_hints_only_with_a_guided_model() -> None:

@@ -81,11 +81,14 @@ def reveal_patch(hints: Tensor, ab: Tensor, index: int, y: int, x: int, side: in
     hints[index, 2, top:bottom, left:right] = 1.0
 
 
-def simulate_training_hints(ab: Tensor, generator: torch.Generator) -> Tensor:
+def simulate_training_hints(
+    ab: Tensor, generator: torch.Generator, no_hint_fraction: float = TRAIN_NO_HINT_FRACTION
+) -> Tensor:
     """Random local hints ``(N, 3, H, W)`` revealed from the true ``ab (N, 2, H, W)``.
 
-    A quarter of the images get none; the others 1 + Geometric(1/8) points (at most 40)
-    at uniform positions, each a 1–7 px square showing the mean true ab under it.
+    ``no_hint_fraction`` of the images (a quarter by default) get none; the others
+    1 + Geometric(1/8) points (at most 40) at uniform positions, each a 1–7 px square
+    showing the mean true ab under it.
     """
     _check_ab(ab)
     batch, _, height, width = ab.shape
@@ -94,7 +97,7 @@ def simulate_training_hints(ab: Tensor, generator: torch.Generator) -> Tensor:
     uniform = torch.rand(batch, generator=generator).clamp_(min=1e-6)
     extra = torch.floor(torch.log(uniform) / math.log(1.0 - TRAIN_POINTS_P))
     for index in range(batch):
-        if float(draws[index]) < TRAIN_NO_HINT_FRACTION:
+        if float(draws[index]) < no_hint_fraction:
             continue
         points = int(min(TRAIN_MAX_POINTS, 1 + int(extra[index])))
         ys = torch.randint(0, height, (points,), generator=generator).tolist()
@@ -105,13 +108,18 @@ def simulate_training_hints(ab: Tensor, generator: torch.Generator) -> Tensor:
     return hints
 
 
-def simulate_training_reference(ab: Tensor, generator: torch.Generator) -> Tensor:
-    """Global hints ``(N, REFERENCE_FEATURES)``: some images get the histogram of a random
-    crop (half to all of each side) of their own ab, the rest none."""
+def simulate_training_reference(
+    ab: Tensor, generator: torch.Generator, force: Tensor | None = None
+) -> Tensor:
+    """Global hints ``(N, REFERENCE_FEATURES)``: some images (and every one where the
+    ``(N,)`` bool ``force`` is set) get the histogram of a random crop (half to all of
+    each side) of their own ab, the rest none."""
     _check_ab(ab)
     batch, _, height, width = ab.shape
     weights = ab.new_zeros(batch, 1, height, width, dtype=torch.float32)
     given = torch.rand(batch, generator=generator) < TRAIN_REFERENCE_FRACTION
+    if force is not None:
+        given |= force.cpu()
     for index in range(batch):
         crop_h = int(torch.randint(height // 2, height + 1, (1,), generator=generator))
         crop_w = int(torch.randint(width // 2, width + 1, (1,), generator=generator))

@@ -197,6 +197,15 @@ def train_command(
         rich_help_panel=MODEL,
         show_default=False,
     ),
+    hints_only: bool = typer.Option(
+        False,
+        "--hints-only",
+        help=(
+            "With --guided: train only the hint branch and keep the rest as --init-from "
+            "gave it, so the model without hints is exactly that model."
+        ),
+        rich_help_panel=MODEL,
+    ),
     init_from: str | None = typer.Option(
         None,
         "--init-from",
@@ -438,6 +447,7 @@ def train_command(
         "freeze_encoder": freeze_encoder,
         "unfreeze_levels": unfreeze_levels,
         "encoder_lr": encoder_lr,
+        "hints_only": hints_only,
         "init_from": init_from,
         "data": data,
         "size": size,

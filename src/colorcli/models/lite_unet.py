@@ -42,38 +42,49 @@ HINT_SCALE = 110.0
 class HintBranch(nn.Module):
     """Local ab hints + mask and a global reference histogram, into the decoder.
 
-    The hint map (at input resolution) is area-pooled to stride 4 and encoded by a small
-    plain conv stack down to stride 32; the histogram goes through a small MLP. Each of
-    their outputs is added to the decoder through a zero-initialised 1×1 convolution
-    (``inject``), so a guided model made from an automatic one starts exactly where that
-    one is, and learns to use the hints in fine-tuning.
+    A ControlNet-style side network: it sees the hint map *and* the frozen encoder's
+    features (so a hint spreads along the photo's edges, not across them). The hint map
+    is pooled to stride 4 keeping each hint's colour intact (mask-weighted mean of ab,
+    plus the hinted share and a max-pooled mask), joined with the encoder's stride-4 map
+    and climbed to stride 32, taking in the encoder's map of each stride; the histogram
+    goes through a small MLP. Each output is added to the decoder through a
+    zero-initialised 1×1 convolution, so a guided model made from an automatic one
+    starts exactly where that one is. The body gates the additions per image (see
+    :meth:`LiteUNetBody.forward`): an image with no hint and no reference gets none.
     """
 
-    def __init__(self, decoder_channels: dict[int, int], width: int) -> None:
+    def __init__(
+        self, decoder_channels: dict[int, int], encoder_channels: dict[int, int], width: int
+    ) -> None:
         super().__init__()
         strides = sorted(decoder_channels)  # e.g. 4, 8, 16, 32 (2 is fed from the 4 map)
         self.strides = strides
         self.first_stride = max(4, strides[0])
-        channels = {stride: width * _DECODER_MULTIPLES.get(stride, 2) // 2 for stride in strides}
+        climb = [stride for stride in (4, 8, 16, 32) if stride >= self.first_stride]
+        channels = {stride: width * _DECODER_MULTIPLES[stride] // 2 for stride in climb}
+        first = self.first_stride
         self.stem = nn.Sequential(
-            nn.Conv2d(HINT_CHANNELS, channels[self.first_stride], 3, padding=1),
+            nn.Conv2d(_POOLED_HINT_CHANNELS + encoder_channels[first], channels[first], 3, padding=1),
             nn.ReLU(inplace=True),
-            nn.Conv2d(channels[self.first_stride], channels[self.first_stride], 3, padding=1),
+            nn.Conv2d(channels[first], channels[first], 3, padding=1),
             nn.ReLU(inplace=True),
         )
         self.down = nn.ModuleDict()
-        previous = self.first_stride
-        for stride in strides:
-            if stride <= self.first_stride:
-                continue
+        self.merge = nn.ModuleDict()
+        previous = first
+        for stride in climb[1:]:
             self.down[str(stride)] = nn.Sequential(
                 nn.Conv2d(channels[previous], channels[stride], 3, stride=2, padding=1),
+                nn.ReLU(inplace=True),
+            )
+            self.merge[str(stride)] = nn.Sequential(
+                nn.Conv2d(channels[stride] + encoder_channels[stride], channels[stride], 3, padding=1),
                 nn.ReLU(inplace=True),
             )
             previous = stride
         self.inject = nn.ModuleDict(
             {
-                str(stride): nn.Conv2d(channels[max(stride, self.first_stride)], out, 1)
+                str(stride): nn.Conv2d(channels[max(stride, first)], out, 1)
                 for stride, out in decoder_channels.items()
             }
         )
@@ -88,20 +99,24 @@ class HintBranch(nn.Module):
             assert layer.bias is not None
             nn.init.zeros_(layer.bias)
 
-    def forward(self, hints: Tensor, reference: Tensor) -> dict[int, Tensor]:
-        """Hint map ``(N, 3, H, W)`` and reference ``(N, F)`` -> additions per decoder stride."""
-        scaled = torch.cat((hints[:, :2] / HINT_SCALE, hints[:, 2:]), dim=1)
-        maps = {self.first_stride: self.stem(F.avg_pool2d(scaled, self.first_stride))}
+    def forward(
+        self, hints: Tensor, reference: Tensor, features: dict[int, Tensor]
+    ) -> dict[int, Tensor]:
+        """Hint map ``(N, 3, H, W)``, reference ``(N, F)`` and the encoder's maps by
+        stride -> additions per decoder stride."""
+        maps = {self.first_stride: self.stem(
+            torch.cat((pool_hints(hints, self.first_stride), features[self.first_stride]), dim=1)
+        )}
         previous = self.first_stride
-        for stride in self.strides:
-            if stride > self.first_stride:
-                maps[stride] = self.down[str(stride)](maps[previous])
-                previous = stride
+        for key, down in self.down.items():
+            stride = int(key)
+            climbed = down(maps[previous])
+            maps[stride] = self.merge[key](torch.cat((climbed, features[stride]), dim=1))
+            previous = stride
         additions: dict[int, Tensor] = {}
         for key, layer in self.inject.items():
             stride = int(key)
-            source = maps[max(stride, self.first_stride)]
-            added = layer(source)
+            added = layer(maps[max(stride, self.first_stride)])
             if stride < self.first_stride:
                 added = F.interpolate(added, scale_factor=self.first_stride // stride)
             additions[stride] = added
@@ -109,6 +124,24 @@ class HintBranch(nn.Module):
         glob = self.inject_reference(self.reference(reference))[:, :, None, None]
         additions[top] = additions[top] + glob
         return additions
+
+
+_POOLED_HINT_CHANNELS = 4
+"""Pooled hint map: a, b (mask-weighted mean, / HINT_SCALE), hinted share, any hint."""
+
+
+def pool_hints(hints: Tensor, stride: int) -> Tensor:
+    """Hint map ``(N, 3, H, W)`` -> ``(N, 4, H/stride, W/stride)`` keeping hint colours.
+
+    Average pooling would dilute a 1-pixel hint's ab by ``stride²``; this divides the
+    pooled ab·mask by the pooled mask instead, so a cell holding any hint carries its
+    colour, and adds the hinted share and a 0/1 "any hint here" channel.
+    """
+    mask = hints[:, 2:3]
+    share = F.avg_pool2d(mask, stride)
+    mean_ab = F.avg_pool2d(hints[:, :2] * mask, stride) / share.clamp(min=1e-6)
+    mean_ab = mean_ab * (share > 0) / HINT_SCALE
+    return torch.cat((mean_ab, share, F.max_pool2d(mask, stride)), dim=1)
 
 
 class LiteUNetBody(Body):
@@ -148,7 +181,7 @@ class LiteUNetBody(Body):
             decoder_channels.update(
                 {stride: width * _DECODER_MULTIPLES[stride] for stride in self.skip_strides}
             )
-            self.hint_branch = HintBranch(decoder_channels, width)
+            self.hint_branch = HintBranch(decoder_channels, skips, width)
         self.out_channels = channels
         self.output_stride = output_stride
         self.size_multiple = 32
@@ -157,9 +190,21 @@ class LiteUNetBody(Body):
         """Keep the encoder's BatchNorm in eval mode (saved, so a resumed run keeps it)."""
         self.trainable_levels = 0 if pretrained else len(self.encoder.levels())
         self.set_trainable_levels(self.trainable_levels)
+        self.base_frozen = False
+
+    def freeze_base(self) -> None:
+        """Train only the hint branch: every other weight and BatchNorm statistic stays."""
+        if self.hint_branch is None:
+            raise ValueError("freeze_base needs a guided body")
+        self.requires_grad_(False)
+        self.hint_branch.requires_grad_(True)
+        self.base_frozen = True
+        self.train(self.training)
 
     def set_trainable_levels(self, levels: int) -> None:
         """Train the encoder's top ``levels`` feature levels (0 = frozen, 5 = all)."""
+        if getattr(self, "base_frozen", False):
+            return  # only the hint branch trains
         groups = self.encoder.levels()
         levels = max(0, min(levels, len(groups)))
         for index, group in enumerate(groups):
@@ -176,6 +221,10 @@ class LiteUNetBody(Body):
         super().train(mode)
         if bool(self.imagenet_statistics):
             self.encoder.eval()  # ImageNet BatchNorm statistics, in every batch
+        if getattr(self, "base_frozen", False):
+            for child in self.children():
+                if child is not self.hint_branch:
+                    child.eval()
         return self
 
     def forward(
@@ -187,14 +236,17 @@ class LiteUNetBody(Body):
         features = self.encoder.features(gray)
         by_stride = dict(zip((2, 4, 8, 16, 32), features, strict=True))
         additions: dict[int, Tensor] = {}
-        if self.hint_branch is not None:
-            # no hints is an empty hint map and an all-zero reference, exactly as in
-            # training (where the branch's biases are part of the no-hint network too)
+        if self.hint_branch is not None and (hints is not None or reference is not None):
             if hints is None:
                 hints = x.new_zeros(x.shape[0], HINT_CHANNELS, *x.shape[-2:])
             if reference is None:
                 reference = x.new_zeros(x.shape[0], REFERENCE_FEATURES)
-            additions = self.hint_branch(hints, reference)
+            # an image with no hint and no reference gets no addition at all: the guided
+            # model without hints *is* the automatic model it was fine-tuned from
+            given = (hints[:, 2].flatten(1).amax(dim=1) > 0) | (reference[:, -1] > 0)
+            gate = given.to(x.dtype)[:, None, None, None]
+            branch = self.hint_branch(hints, reference, by_stride)
+            additions = {stride: added * gate for stride, added in branch.items()}
         out = self.bottleneck(by_stride[32])
         if 32 in additions:
             out = out + additions[32]

@@ -83,6 +83,9 @@ class TrainConfig:
         unfreeze_levels: encoder feature levels, from the top (stride 32 down), trained after
             that (0-5).
         encoder_lr: learning rate of the unfrozen encoder levels, as a fraction of ``lr``.
+        hints_only: guided models: train only the hint branch, the rest frozen (weights
+            and BatchNorm statistics), so the model without hints stays exactly the one
+            it was initialised from (ControlNet's recipe).
 
     Data:
         data: data set path (None: the built-in demonstration images).
@@ -133,6 +136,7 @@ class TrainConfig:
     freeze_encoder: float = 0.5
     unfreeze_levels: int = 2
     encoder_lr: float = 0.1
+    hints_only: bool = False
     # data
     data: str | None = None
     size: int = 64
@@ -205,6 +209,8 @@ class TrainConfig:
             raise UsageError(f"--freeze-encoder must be in [0, 1], got {self.freeze_encoder}")
         if not 0 <= self.unfreeze_levels <= 5:
             raise UsageError(f"--unfreeze-levels must be in 0-5, got {self.unfreeze_levels}")
+        if self.hints_only and not self.guided:
+            raise UsageError("--hints-only trains a guided model's hint branch: add --guided")
         if not self.encoder_lr > 0:
             raise UsageError(f"--encoder-lr must be positive, got {self.encoder_lr}")
         if not self.lr > 0:

@@ -24,6 +24,11 @@ from colorcli.data import DatasetBundle, open_dataset
 from colorcli.device import describe_device, resolve_device
 from colorcli.errors import TrainingError, UsageError
 from colorcli.guidance import simulate_training_hints, simulate_training_reference
+
+VAL_HINTS = 10
+"""Guided models are validated (and best.pt chosen) with this many simulated hints."""
+HINTS_ONLY_NO_HINT = 0.1
+"""--hints-only: share of images with a reference but no local hint."""
 from colorcli.training import distributed
 from colorcli.training.config import TrainConfig, build_config, config_from_dict
 from colorcli.training.distributed import DistributedContext
@@ -477,6 +482,7 @@ class _Trainer:
             device=self.device,
             amp_dtype=self.amp_dtype,
             channels_last=self.channels_last,
+            hints=VAL_HINTS if model.accepts_hints else 0,
         )
         distributed.all_reduce_sum(sums, self.context)
         train_totals = torch.tensor(
@@ -896,8 +902,15 @@ class _Trainer:
         if not self.model.accepts_hints:
             return ()
         generator = torch.Generator().manual_seed(self.config.seed * 1_000_003 + self.step)
-        hints = simulate_training_hints(ab, generator)
-        reference = simulate_training_reference(ab, generator)
+        if self.config.hints_only:
+            # a frozen base learns nothing from an image with no guidance (its branch
+            # is gated off), so every image gets hints, a reference or both
+            hints = simulate_training_hints(ab, generator, no_hint_fraction=HINTS_ONLY_NO_HINT)
+            unhinted = hints[:, 2].flatten(1).amax(dim=1) == 0
+            reference = simulate_training_reference(ab, generator, force=unhinted)
+        else:
+            hints = simulate_training_hints(ab, generator)
+            reference = simulate_training_reference(ab, generator)
         pin = self.device.type == "cuda"
         return (
             hints.to(self.device, non_blocking=pin),

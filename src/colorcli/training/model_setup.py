@@ -157,4 +157,12 @@ def build_model(
     if source is not None:
         assert config.init_from is not None
         notes.append(copy_matching_weights(source, model, config.init_from))
+    if config.hints_only:
+        freeze = getattr(model.body, "freeze_base", None)
+        if freeze is None or not model.accepts_hints:
+            raise TrainingError(f"--hints-only: the {config.arch!r} body has no hint branch")
+        freeze()
+        model.requires_grad_(False)
+        model.body.hint_branch.requires_grad_(True)
+        notes.append("training the hint branch only; the rest stays as initialised")
     return model, notes

@@ -9,6 +9,7 @@ import torch
 from torch import Tensor
 
 from colorcli.color import lab_to_rgb
+from colorcli.guidance import evaluation_hints
 from colorcli.metrics import colorfulness, psnr
 from colorcli.models import ColorModel
 
@@ -30,6 +31,7 @@ def validation_sums(
     device: torch.device,
     amp_dtype: torch.dtype | None = None,
     channels_last: bool = False,
+    hints: int = 0,
 ) -> Tensor:
     """Sums of loss, PSNR and colourfulness over the val images, and their count.
 
@@ -43,6 +45,9 @@ def validation_sums(
         device: where the model lives.
         amp_dtype: autocast dtype, or None for full precision.
         channels_last: feed channels-last inputs (CUDA).
+        hints: give a guided model this many hints per image simulated from the truth
+            (:func:`colorcli.guidance.evaluation_hints`, seeded by the batch's position,
+            so every validation sees the same).
 
     Returns:
         float64 tensor ``(4,)`` on ``device``: loss × images, PSNR (dB) summed over images,
@@ -50,12 +55,15 @@ def validation_sums(
     """
     sums = torch.zeros(4, dtype=torch.float64, device=device)
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
-    for batch in batches:
+    for position, batch in enumerate(batches):
         lightness = batch["lightness"].to(device, non_blocking=True)
         ab = batch["ab"].to(device, non_blocking=True)
         inputs = lightness.contiguous(memory_format=memory_format)
+        guidance: dict[str, Tensor] = {}
+        if hints and model.accepts_hints:
+            guidance["hints"] = evaluation_hints(batch["ab"], hints, seed=position).to(device)
         with autocast(device, amp_dtype):
-            output = model(inputs)
+            output = model(inputs, **guidance)
             loss = model.loss(output, ab)
         pred_ab = model.decode(output.float())
         if pred_ab.shape[-2:] != lightness.shape[-2:]:
