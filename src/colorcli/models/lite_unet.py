@@ -63,8 +63,9 @@ class HintBranch(nn.Module):
         climb = [stride for stride in (4, 8, 16, 32) if stride >= self.first_stride]
         channels = {stride: width * _DECODER_MULTIPLES[stride] // 2 for stride in climb}
         first = self.first_stride
+        stem_in = _POOLED_HINT_CHANNELS + encoder_channels[first]
         self.stem = nn.Sequential(
-            nn.Conv2d(_POOLED_HINT_CHANNELS + encoder_channels[first], channels[first], 3, padding=1),
+            nn.Conv2d(stem_in, channels[first], 3, padding=1),
             nn.ReLU(inplace=True),
             nn.Conv2d(channels[first], channels[first], 3, padding=1),
             nn.ReLU(inplace=True),
@@ -77,8 +78,9 @@ class HintBranch(nn.Module):
                 nn.Conv2d(channels[previous], channels[stride], 3, stride=2, padding=1),
                 nn.ReLU(inplace=True),
             )
+            merge_in = channels[stride] + encoder_channels[stride]
             self.merge[str(stride)] = nn.Sequential(
-                nn.Conv2d(channels[stride] + encoder_channels[stride], channels[stride], 3, padding=1),
+                nn.Conv2d(merge_in, channels[stride], 3, padding=1),
                 nn.ReLU(inplace=True),
             )
             previous = stride
@@ -104,9 +106,13 @@ class HintBranch(nn.Module):
     ) -> dict[int, Tensor]:
         """Hint map ``(N, 3, H, W)``, reference ``(N, F)`` and the encoder's maps by
         stride -> additions per decoder stride."""
-        maps = {self.first_stride: self.stem(
-            torch.cat((pool_hints(hints, self.first_stride), features[self.first_stride]), dim=1)
-        )}
+        maps = {
+            self.first_stride: self.stem(
+                torch.cat(
+                    (pool_hints(hints, self.first_stride), features[self.first_stride]), dim=1
+                )
+            )
+        }
         previous = self.first_stride
         for key, down in self.down.items():
             stride = int(key)

@@ -24,11 +24,6 @@ from colorcli.data import DatasetBundle, open_dataset
 from colorcli.device import describe_device, resolve_device
 from colorcli.errors import TrainingError, UsageError
 from colorcli.guidance import simulate_training_hints, simulate_training_reference
-
-VAL_HINTS = 10
-"""Guided models are validated (and best.pt chosen) with this many simulated hints."""
-HINTS_ONLY_NO_HINT = 0.1
-"""--hints-only: share of images with a reference but no local hint."""
 from colorcli.training import distributed
 from colorcli.training.config import TrainConfig, build_config, config_from_dict
 from colorcli.training.distributed import DistributedContext
@@ -41,6 +36,10 @@ from colorcli.training.schedule import learning_rate
 from colorcli.training.seeding import capture_rng_state, restore_rng_state, seed_everything
 from colorcli.training.validation import autocast, predict_samples, validation_sums
 
+VAL_HINTS = 10
+"""Guided models are validated (and best.pt chosen) with this many simulated hints."""
+HINTS_ONLY_NO_HINT = 0.1
+"""--hints-only: share of images with a reference but no local hint."""
 STOP_FINISHED = "finished"
 STOP_TIME = "time budget"
 STOP_STEPS = "max steps"
