@@ -23,6 +23,7 @@ import pytest
 import torch
 
 from colorcli import hub
+from colorcli.atomic import partial_path
 from colorcli.errors import CheckpointError, DownloadError, ModelError
 
 TIMEOUT = 1.0
@@ -121,7 +122,7 @@ def published(tmp_path: Path, server: LoopbackServer, monkeypatch: pytest.Monkey
         metrics={"psnr": 21.5},
     )
     shutil.move(shipped / entry.file, server.root / entry.file)
-    monkeypatch.setattr(hub, "shipped_weights_dir", lambda: shipped)
+    monkeypatch.setattr("colorcli.hub.manifest.shipped_weights_dir", lambda: shipped)
     monkeypatch.setenv(hub.ENV_WEIGHTS_URL, server.url)
     return Published(entry, hub.load_manifest(), shipped, src.read_bytes())
 
@@ -394,7 +395,7 @@ def test_missing_path_and_unknown_name_and_no_default(published: Published, tmp_
 
 def test_remove_cached_removes_only_the_cache(published: Published) -> None:
     cached = hub.resolve_checkpoint("tiny")
-    leftover = cached.with_name(cached.name + ".0123.partial")
+    leftover = partial_path(cached)
     leftover.write_bytes(b"x")
     shipped = published.shipped / published.entry.file
     shipped.write_bytes(published.data)
@@ -465,4 +466,4 @@ def test_wheel_ships_the_manifest(repo_root: Path, tmp_path: Path) -> None:
     (wheel,) = tmp_path.glob("colorcli-*.whl")
     with zipfile.ZipFile(wheel) as archive:
         assert "colorcli/weights/manifest.json" in archive.namelist()
-        assert "colorcli/hub.py" in archive.namelist()
+        assert "colorcli/hub/__init__.py" in archive.namelist()

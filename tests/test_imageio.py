@@ -18,7 +18,6 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms, ImageFile, ImageOps, JpegImagePlugin
 
-from colorcli import imageio
 from colorcli.errors import ImageError, UsageError
 from colorcli.imageio import (
     DEFAULT_MAX_PIXELS,
@@ -30,6 +29,7 @@ from colorcli.imageio import (
     read_image_bytes,
     write_image,
 )
+from colorcli.imageio import writing as imageio_writing
 
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 H, W = 6, 8
@@ -662,7 +662,7 @@ def test_write_does_not_clobber_a_file_created_during_the_write(
         Path(dst).write_bytes(b"theirs")
         real_link(src, dst)
 
-    monkeypatch.setattr(imageio.os, "link", someone_else_was_faster)
+    monkeypatch.setattr(imageio_writing.os, "link", someone_else_was_faster)
     with pytest.raises(ImageError, match=r"out\.png: already exists"):
         write_image(path, _rgb())
     assert path.read_bytes() == b"theirs"
@@ -675,7 +675,7 @@ def test_write_without_hard_links_falls_back_to_rename(
     def unsupported(src: Path, dst: Path) -> None:
         raise OSError(errno.EPERM, "Operation not permitted")
 
-    monkeypatch.setattr(imageio.os, "link", unsupported)
+    monkeypatch.setattr(imageio_writing.os, "link", unsupported)
     write_image(tmp_path / "out.png", _rgb())
     np.testing.assert_array_equal(read_image(tmp_path / "out.png").pixels, _rgb())
     assert not _partials(tmp_path)
@@ -711,7 +711,7 @@ def test_write_into_unwritable_directory_simulated(
             raise PermissionError(errno.EACCES, "Permission denied", str(path))
         return real_open(path, flags, *args)
 
-    monkeypatch.setattr(imageio.os, "open", read_only)
+    monkeypatch.setattr(imageio_writing.os, "open", read_only)
     with pytest.raises(ImageError, match=r"out\.png: cannot write: Permission denied"):
         write_image(tmp_path / "out.png", _rgb())
     assert not list(tmp_path.iterdir())
@@ -729,8 +729,8 @@ def test_failing_final_move_leaves_nothing(
     def broken(src: Path, dst: Path) -> None:
         raise OSError(errno.EIO, "Input/output error")
 
-    monkeypatch.setattr(imageio.os, "link", broken)
-    monkeypatch.setattr(imageio.os, "replace", broken)
+    monkeypatch.setattr(imageio_writing.os, "link", broken)
+    monkeypatch.setattr(imageio_writing.os, "replace", broken)
     with pytest.raises(ImageError, match=r"out\.png: cannot write: Input/output error"):
         write_image(tmp_path / "out.png", _rgb(), overwrite=overwrite)
     assert not list(tmp_path.iterdir())
@@ -740,7 +740,7 @@ def test_disk_full_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     def full(fd: int) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(imageio.os, "fsync", full)
+    monkeypatch.setattr(imageio_writing.os, "fsync", full)
     with pytest.raises(ImageError, match=r"out\.jpg: cannot write: No space left on device"):
         write_image(tmp_path / "out.jpg", _rgb())
     assert not list(tmp_path.iterdir())
@@ -762,7 +762,7 @@ def test_failing_pillow_encoder_leaves_nothing(
 def test_failing_opencv_encoder_leaves_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(imageio.cv2, "imencode", lambda *args, **kwargs: (False, None))
+    monkeypatch.setattr(imageio_writing.cv2, "imencode", lambda *args, **kwargs: (False, None))
     with pytest.raises(ImageError, match=r"out\.png: OpenCV could not encode"):
         write_image(tmp_path / "out.png", _rgb16())
     assert not list(tmp_path.iterdir())

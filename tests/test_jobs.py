@@ -61,3 +61,46 @@ def test_the_same_input_twice_is_one_job(tmp_path: Path) -> None:
 
 def test_compare_path_is_beside_the_output() -> None:
     assert compare_path(Path("o/x_color.jpg")) == Path("o/x_color_compare.jpg")
+
+
+def test_photos_inside_the_output_folder_are_named_not_dropped(tmp_path: Path) -> None:
+    """``colorize in -o in/sub -r``: in/sub's own photos are passed over with a reason;
+    this run's outputs there (from an earlier run) are not listed."""
+    inputs = tmp_path / "in"
+    a = _photo(inputs / "a.png")
+    own = _photo(inputs / "sub" / "own.png")
+    _photo(inputs / "sub" / "a.png")  # an earlier run's output of a.png
+    plan = plan_jobs([inputs], inputs / "sub", recursive=True)
+    assert [job.source for job in plan.jobs] == [a]
+    assert plan.passed_over == [(own, "inside the output folder (-o), so not read as an input")]
+
+
+def test_folder_links_are_named_or_followed_never_into_a_loop(tmp_path: Path) -> None:
+    inputs = tmp_path / "in"
+    a = _photo(inputs / "a.png")
+    elsewhere = tmp_path / "elsewhere"
+    b = _photo(elsewhere / "b.png")
+    (inputs / "linked").symlink_to(elsewhere, target_is_directory=True)
+    (elsewhere / "back").symlink_to(inputs, target_is_directory=True)  # a loop
+    out = tmp_path / "out"
+    plain = plan_jobs([inputs], out, recursive=True)
+    assert [job.source for job in plain.jobs] == [a]
+    assert plain.passed_over == [(inputs / "linked", "a link to a folder (add --follow-links)")]
+    followed = plan_jobs([inputs], out, recursive=True, follow_links=True)
+    assert [job.source for job in followed.jobs] == [a, inputs / "linked" / b.name]
+    assert followed.jobs[1].output == out / "linked" / "b.png"
+    assert followed.passed_over == [
+        (inputs / "linked" / "back", "a link back into a folder already walked")
+    ]
+
+
+def test_confidence_maps_take_part_in_the_collision_check(tmp_path: Path) -> None:
+    inputs = tmp_path / "in"
+    a, clash = _photo(inputs / "a.png"), _photo(inputs / "a_confidence.png")
+    out = tmp_path / "out"
+    plan = plan_jobs([inputs], out, confidence=True)
+    assert plan.jobs[0].outputs == (out / "a.png", out / "a_confidence.png")
+    assert [job.source for job in plan.jobs] == [a]
+    assert plan.refused == [
+        (clash, f"its output {out / 'a_confidence.png'} is also planned for {a}")
+    ]

@@ -88,7 +88,7 @@ def test_join_in_place_and_in_strips_gives_the_same_colours(
     pixels = make(41, 17)
     ab = torch.randn(2, 11, 5) * 40
     whole = join_full_resolution(pixels, ab, engine=engine)
-    monkeypatch.setattr("colorcli.pipeline.STRIP_PIXELS", 17 * 3)  # 3 rows a strip
+    monkeypatch.setattr("colorcli.color_lut.STRIP_PIXELS", 17 * 3)  # 3 rows a strip
     strips = join_full_resolution(pixels, ab, engine=engine)
     copy = pixels.copy()
     same = join_full_resolution(copy, ab, out=copy, engine=engine)

@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 import torch
 
-from colorcli import video as video_module
 from colorcli.atomic import _PARTIAL_NAME, remove_stale_partials, writer_lock
 from colorcli.errors import VideoError
 from colorcli.jobs import VIDEO_OUTPUT_EXTENSIONS, Job, plan_jobs
@@ -35,6 +34,8 @@ from colorcli.video import (
     probe_video,
     writable_fourcc,
 )
+from colorcli.video import audio as video_audio
+from colorcli.video import decoder as video_decoder
 
 
 def make_video(
@@ -114,7 +115,7 @@ def short_clip(tmp_path: Path) -> Path:
 @pytest.fixture(autouse=True)
 def _no_ffmpeg(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests run without ffmpeg unless they say otherwise (audio has its own tests)."""
-    monkeypatch.setattr(video_module, "find_ffmpeg", lambda: None)
+    monkeypatch.setattr(video_audio, "find_ffmpeg", lambda: None)
 
 
 def _leftovers(folder: Path) -> list[Path]:
@@ -396,8 +397,8 @@ def test_without_ffmpeg_audio_is_dropped_and_said(
 
 def test_ffmpeg_is_looked_up_on_path_first(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.undo()
-    monkeypatch.setattr(video_module.shutil, "which", lambda name: f"/opt/bin/{name}")
-    assert video_module.find_ffmpeg() == "/opt/bin/ffmpeg"
+    monkeypatch.setattr(video_audio.shutil, "which", lambda name: f"/opt/bin/{name}")
+    assert video_audio.find_ffmpeg() == "/opt/bin/ffmpeg"
 
 
 def _fake_ffmpeg(folder: Path) -> str:
@@ -416,7 +417,7 @@ def test_audio_is_muxed_in_when_ffmpeg_is_there(
     short_clip: Path, colorizer: Colorizer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fake = _fake_ffmpeg(tmp_path)
-    monkeypatch.setattr(video_module, "find_ffmpeg", lambda: fake)
+    monkeypatch.setattr(video_audio, "find_ffmpeg", lambda: fake)
     out = tmp_path / "out"
     out.mkdir()
     result = colorize_video(short_clip, out / "short.mp4", colorizer)
@@ -443,7 +444,7 @@ def test_real_ffmpeg_copies_audio(
     )  # fmt: skip
     result = colorize_video(source, tmp_path / "out.mp4", colorizer)
     assert result.audio == "copied"
-    assert video_module._has_audio(ffmpeg, tmp_path / "out.mp4")
+    assert video_audio._has_audio(ffmpeg, tmp_path / "out.mp4")
     silent_result = colorize_video(silent, tmp_path / "quiet.mp4", colorizer)
     assert silent_result.audio == "none"
 
@@ -541,7 +542,7 @@ def test_a_decoder_that_dies_fails_the_file_with_how_it_died(
         "    sys.stderr.write('malloc_consolidate(): invalid chunk size\\n')\n"
         "    os.abort()\n"
     )
-    monkeypatch.setattr(video_module, "_DECODER_SCRIPT", dying)
+    monkeypatch.setattr(video_decoder, "_DECODER_SCRIPT", dying)
     out = tmp_path / "out"
     with pytest.raises(VideoError) as caught:
         colorize_video(short_clip, out / "short.mp4", colorizer)

@@ -16,20 +16,34 @@ L_RANGE: tuple[float, float] = (0.0, 100.0)
 AB_LIMIT: float = 127.0
 """ab values are clamped to [-AB_LIMIT, AB_LIMIT] before converting back to RGB."""
 
-_RGB_TO_XYZ = (
+RGB_TO_XYZ: tuple[tuple[float, ...], ...] = (
     (0.412453, 0.357580, 0.180423),
     (0.212671, 0.715160, 0.072169),
     (0.019334, 0.119193, 0.950227),
 )
+"""``(3, 3)`` linear sRGB -> CIE XYZ (D65, absolute: Y of white is 1)."""
 # The exact inverse (as scikit-image computes it), not the rounded textbook matrix,
 # so that a round trip is exact to float precision.
-_XYZ_TO_RGB = tuple(
+XYZ_TO_RGB: tuple[tuple[float, ...], ...] = tuple(
     tuple(float(v) for v in row)
-    for row in torch.linalg.inv(torch.tensor(_RGB_TO_XYZ, dtype=torch.float64)).tolist()
+    for row in torch.linalg.inv(torch.tensor(RGB_TO_XYZ, dtype=torch.float64)).tolist()
 )
-_WHITE_D65 = (0.95047, 1.0, 1.08883)
-_EPSILON = 0.008856  # (6/29)**3
-_KAPPA = 7.787  # (29/6)**2 / 3
+"""``(3, 3)`` CIE XYZ (D65) -> linear sRGB, the inverse of :data:`RGB_TO_XYZ`."""
+WHITE_D65: tuple[float, float, float] = (0.95047, 1.0, 1.08883)
+"""XYZ of the D65 white point (2° observer); CIELAB works on XYZ divided by it."""
+LAB_EPSILON: float = 0.008856  # (6/29)**3
+"""Relative X, Y or Z above which CIELAB's f is the cube root (below it, linear)."""
+LAB_KAPPA: float = 7.787  # (29/6)**2 / 3
+"""Slope of the linear segment of CIELAB's f: ``f(t) = LAB_KAPPA * t + 16/116``."""
+LAB_F_THRESHOLD: float = 0.2068966  # 6/29
+"""``f(LAB_EPSILON)``: above it f^-1 is the cube, below it the linear segment."""
+
+
+def lab_f(t: Tensor) -> Tensor:
+    """CIELAB's f of relative X, Y or Z ``t`` (any shape and float dtype, >= 0)."""
+    return torch.where(
+        t > LAB_EPSILON, t.clamp(min=LAB_EPSILON) ** (1.0 / 3.0), LAB_KAPPA * t + 16.0 / 116.0
+    )
 
 
 def _check_image(image: Tensor, name: str) -> None:
@@ -73,13 +87,10 @@ def rgb_to_lab(rgb: Tensor) -> Tensor:
         Tensor of the same shape and dtype: L in [0, 100], a and b about [-128, 127].
     """
     _check_image(rgb, "rgb")
-    xyz = _matmul_channels(srgb_to_linear(rgb), _RGB_TO_XYZ)
-    white = torch.tensor(_WHITE_D65, device=rgb.device, dtype=rgb.dtype).view(3, 1, 1)
+    xyz = _matmul_channels(srgb_to_linear(rgb), RGB_TO_XYZ)
+    white = torch.tensor(WHITE_D65, device=rgb.device, dtype=rgb.dtype).view(3, 1, 1)
     xyz = xyz / white
-    f = torch.where(
-        xyz > _EPSILON, xyz.clamp(min=_EPSILON) ** (1.0 / 3.0), _KAPPA * xyz + 16.0 / 116.0
-    )
-    fx, fy, fz = f.unbind(-3)
+    fx, fy, fz = lab_f(xyz).unbind(-3)
     lightness = 116.0 * fy - 16.0
     a = 500.0 * (fx - fy)
     b = 200.0 * (fy - fz)
@@ -104,9 +115,9 @@ def lab_to_rgb(lab: Tensor, clip: bool = True) -> Tensor:
     fx = fy + a / 500.0
     fz = (fy - b / 200.0).clamp(min=0.0)
     f = torch.stack((fx, fy, fz), dim=-3)
-    xyz = torch.where(f > 0.2068966, f**3, (f - 16.0 / 116.0) / _KAPPA)
-    white = torch.tensor(_WHITE_D65, device=lab.device, dtype=lab.dtype).view(3, 1, 1)
-    linear = _matmul_channels(xyz * white, _XYZ_TO_RGB)
+    xyz = torch.where(f > LAB_F_THRESHOLD, f**3, (f - 16.0 / 116.0) / LAB_KAPPA)
+    white = torch.tensor(WHITE_D65, device=lab.device, dtype=lab.dtype).view(3, 1, 1)
+    linear = _matmul_channels(xyz * white, XYZ_TO_RGB)
     if clip:
         return linear_to_srgb(linear)
     return torch.where(
@@ -119,9 +130,8 @@ def lab_to_rgb(lab: Tensor, clip: bool = True) -> Tensor:
 def rgb_to_lightness(rgb: Tensor) -> Tensor:
     """L channel of ``rgb`` ``(*, 3, H, W)`` in [0, 1] as ``(*, 1, H, W)`` in [0, 100]."""
     _check_image(rgb, "rgb")
-    y = _matmul_channels(srgb_to_linear(rgb), _RGB_TO_XYZ)[..., 1:2, :, :]
-    fy = torch.where(y > _EPSILON, y.clamp(min=_EPSILON) ** (1.0 / 3.0), _KAPPA * y + 16.0 / 116.0)
-    return 116.0 * fy - 16.0
+    y = _matmul_channels(srgb_to_linear(rgb), RGB_TO_XYZ)[..., 1:2, :, :]
+    return 116.0 * lab_f(y) - 16.0
 
 
 def gray_lab(lightness: Tensor) -> Tensor:

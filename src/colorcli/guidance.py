@@ -11,6 +11,7 @@ ground truth; evaluation simulates a fixed number of points per photo, determini
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -158,3 +159,77 @@ def pad_hints(hints: Tensor, pad_h: int, pad_w: int) -> Tensor:
     if not (pad_h or pad_w):
         return hints
     return F.pad(hints, (0, pad_w, 0, pad_h))
+
+
+SPREAD_SPACE = 0.08
+"""Hint spreading: spatial reach, as a fraction of the photo's longer side."""
+SPREAD_LIGHTNESS = 8.0
+"""Hint spreading: reach across lightness, in L units (edges stop a hint)."""
+SPREAD_PRIOR = 0.3
+"""Hint spreading: weight of "keep the model's colour" against the hints' pull."""
+SPREAD_MAX_CELLS = 1024
+"""Hinted grid cells that pull at most (memory ∝ cells × grid)."""
+
+
+@dataclass(frozen=True)
+class HintSpread:
+    """How far :func:`spread_hints` carries a hint's colour (defaults chosen on training
+    photos with ``scripts/tune_hints.py``)."""
+
+    space: float = SPREAD_SPACE
+    lightness: float = SPREAD_LIGHTNESS
+    prior: float = SPREAD_PRIOR
+
+
+def spread_hints(
+    ab: Tensor, lightness: Tensor, hints: Tensor, settings: HintSpread | None = None
+) -> Tensor:
+    """Move predicted colours towards the hints nearby: an edge-aware residual correction.
+
+    Each hinted cell ``k`` pulls the colours around it by its residual
+    ``r_k = hint_k − ab(x_k)`` with a joint-bilateral weight
+    ``w_k(x) = exp(−|x − x_k|² / 2σ²) · exp(−(L(x) − L_k)² / 2λ²)``; the correction is
+    ``Σ w_k r_k / (prior + Σ w_k)``, so a hinted cell gets (almost) its hint, the pull
+    fades with distance and across a change of lightness, and far from every hint the
+    model's own colour stays. The network already takes the hints in; this makes a
+    hint's colour arrive where the user put it, whatever the model made of it.
+
+    Args:
+        ab: ``(N, 2, h, w)`` predicted ab (Lab units) on the prediction grid.
+        lightness: ``(N, 1, h, w)`` L (0‥100) on the same grid.
+        hints: ``(N, 3, H, W)`` hint map at any resolution (pooled to the grid).
+        settings: σ (``space``, a fraction of the grid's longer side), λ (``lightness``,
+            L units) and ``prior`` (> 0, the weight of the model's own colour).
+
+    Returns:
+        ``(N, 2, h, w)`` corrected ab; ``ab`` itself where an image has no hint.
+    """
+    _check_ab(ab)
+    settings = settings or HintSpread()
+    space, lightness_reach, prior = settings.space, settings.lightness, settings.prior
+    if hints.dim() != 4 or hints.shape[1] != HINT_CHANNELS or hints.shape[0] != ab.shape[0]:
+        raise ValueError(f"hints must have shape (N, 3, H, W), got {tuple(hints.shape)}")
+    height, width = ab.shape[-2:]
+    mask = F.adaptive_avg_pool2d(hints[:, 2:3].float(), (height, width))
+    hint_ab = F.adaptive_avg_pool2d(hints[:, :2].float() * hints[:, 2:3], (height, width))
+    hint_ab = hint_ab / mask.clamp(min=1e-6)
+    sigma = space * max(height, width)
+    ys = torch.arange(height, device=ab.device, dtype=torch.float32)
+    xs = torch.arange(width, device=ab.device, dtype=torch.float32)
+    grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
+    out = ab.clone()
+    for index in range(ab.shape[0]):
+        cells = (mask[index, 0] > 0).nonzero()  # (K, 2): y, x
+        if cells.numel() == 0:
+            continue
+        if len(cells) > SPREAD_MAX_CELLS:  # a broad scribble: an even subset pulls as well
+            cells = cells[torch.linspace(0, len(cells) - 1, SPREAD_MAX_CELLS).long()]
+        cy, cx = cells[:, 0], cells[:, 1]
+        residual = hint_ab[index, :, cy, cx] - ab[index, :, cy, cx].float()  # (2, K)
+        level = lightness[index, 0].float()
+        distance = (grid_y[None] - cy[:, None, None]) ** 2 + (grid_x[None] - cx[:, None, None]) ** 2
+        contrast = (level[None] - level[cy, cx][:, None, None]) ** 2
+        weights = torch.exp(-distance / (2 * sigma**2) - contrast / (2 * lightness_reach**2))
+        pull = torch.einsum("ck,khw->chw", residual, weights)
+        out[index] = (ab[index].float() + pull / (prior + weights.sum(dim=0))).to(ab.dtype)
+    return out

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -41,26 +41,41 @@ class Job:
     kind: Literal["image", "video"] = "image"
     compare: Path | None = None
     """Where the input|output side-by-side goes (``--compare``); None when not asked for."""
+    confidence: Path | None = None
+    """Where the confidence map goes (``--save-confidence``); None when not asked for."""
 
     @property
     def outputs(self) -> tuple[Path, ...]:
         """Every file this job writes: the collision checks and the clean-up cover them all."""
-        return (self.output,) if self.compare is None else (self.output, self.compare)
+        extra = (path for path in (self.compare, self.confidence) if path is not None)
+        return (self.output, *extra)
 
 
 @dataclass
 class Plan:
-    """Jobs to run plus inputs refused while planning (path, reason)."""
+    """Jobs to run plus inputs refused (path, reason) or passed over (path, reason)."""
 
     jobs: list[Job]
     refused: list[tuple[Path, str]]
     ignored: int
     """Files in the input folders that are neither images nor videos (by extension)."""
+    passed_over: list[tuple[Path, str]] = field(default_factory=list)
+    """Photos and folders found but not taken as inputs, with why: inside the output
+    folder, a link to a folder (without ``follow_links``), a link back into a folder
+    already walked. Reported as skipped, never silently dropped."""
+
+
+CONFIDENCE_SUFFIX = "_confidence"
 
 
 def compare_path(output: Path) -> Path:
     """Where ``--compare`` writes the side-by-side of ``output``: ``<stem>_compare<suffix>``."""
     return output.with_name(f"{output.stem}_compare{output.suffix}")
+
+
+def confidence_path(output: Path) -> Path:
+    """Where the confidence map of ``output`` goes: ``<stem>_confidence.png`` beside it."""
+    return output.with_name(f"{output.stem}{CONFIDENCE_SUFFIX}.png")
 
 
 def output_extension(source: Path, requested: str = "auto") -> str:
@@ -87,30 +102,66 @@ def is_video_name(path: Path) -> bool:
     return path.suffix.lower() in VIDEO_EXTENSIONS
 
 
-def _walk(folder: Path, recursive: bool, exclude: Path) -> tuple[list[Path], int]:
-    """Image files under ``folder`` (sorted) and the count of other files; skips ``exclude``."""
-    files: list[Path] = []
-    ignored = 0
-    if recursive:
-        for root, dirs, names in os.walk(folder):
-            # never read back our own outputs when -o lies inside an input folder
-            dirs[:] = sorted(
-                d for d in dirs if not d.startswith(".") and not _same_file(Path(root) / d, exclude)
-            )
-            for name in sorted(names):
-                path = Path(root) / name
-                if _is_media_name(path):
-                    files.append(path)
-                elif not name.startswith("."):
-                    ignored += 1
-    else:
+@dataclass
+class _Walk:
+    files: list[Path] = field(default_factory=list)
+    ignored: int = 0
+    inside_output: list[Path] = field(default_factory=list)
+    passed_over: list[tuple[Path, str]] = field(default_factory=list)
+
+
+def _walk(folder: Path, recursive: bool, exclude: Path, follow_links: bool = False) -> _Walk:
+    """Media files under ``folder`` (sorted), the count of other files, and what was passed
+    over: media inside ``exclude`` (the output folder), folder links not followed, loops.
+
+    With ``follow_links``, links to folders are walked like folders, each real folder once
+    (a link back to a folder already on the walk is named, not followed).
+    """
+    walk = _Walk()
+    if not recursive:
         for path in sorted(folder.iterdir()):
             if path.is_file() or path.is_symlink():
-                if _is_media_name(path):
-                    files.append(path)
-                elif not path.name.startswith("."):
-                    ignored += 1
-    return files, ignored
+                _take(path, walk.files, walk)
+        return walk
+    seen = {_file_id(folder)}
+    for root, dirs, names in os.walk(folder, followlinks=follow_links):
+        kept = []
+        for name in sorted(dirs):
+            path = Path(root) / name
+            if name.startswith("."):
+                continue
+            if _same_file(path, exclude):
+                # never read back our own outputs when -o lies inside an input folder
+                walk.inside_output.extend(_media_under(path))
+            elif path.is_symlink() and not follow_links:
+                walk.passed_over.append((path, "a link to a folder (add --follow-links)"))
+            elif path.is_symlink() and _file_id(path) in seen:
+                walk.passed_over.append((path, "a link back into a folder already walked"))
+            else:
+                seen.add(_file_id(path))
+                kept.append(name)
+        dirs[:] = kept
+        for name in sorted(names):
+            _take(Path(root) / name, walk.files, walk)
+    return walk
+
+
+def _take(path: Path, files: list[Path], walk: _Walk) -> None:
+    if _is_media_name(path):
+        files.append(path)
+    elif not path.name.startswith("."):
+        walk.ignored += 1
+
+
+def _media_under(folder: Path) -> list[Path]:
+    """Media files anywhere under ``folder`` (not following links), sorted."""
+    found: list[Path] = []
+    for root, dirs, names in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        found.extend(
+            Path(root) / name for name in sorted(names) if _is_media_name(Path(root) / name)
+        )
+    return found
 
 
 def _file_id(path: Path) -> tuple[int, int] | None:
@@ -137,6 +188,8 @@ def plan_jobs(
     suffix: str = "",
     video_ext: str = "mp4",
     compare: bool = False,
+    confidence: bool = False,
+    follow_links: bool = False,
 ) -> Plan:
     """Plan the output path of every image and video under ``inputs``.
 
@@ -149,6 +202,12 @@ def plan_jobs(
         video_ext: container of colourized videos, one of ``VIDEO_OUTPUT_EXTENSIONS``
             (video jobs have ``kind == "video"``).
         compare: plan an input|output side-by-side for each image (:attr:`Job.compare`).
+        confidence: plan a confidence map for each image (:attr:`Job.confidence`).
+        follow_links: with ``recursive``, walk links to folders too (never into a loop).
+
+    Photos found inside ``out_dir`` when it lies in an input folder are not read (they
+    are, or may become, this run's outputs): those that are not outputs of this run are
+    listed in :attr:`Plan.passed_over`, as are folder links not followed.
 
     Every file a job will write takes part in the collision checks: a job none of whose
     files may be written (another job plans the same name, or it is an input) is refused.
@@ -172,7 +231,10 @@ def plan_jobs(
     jobs: list[Job] = []
     found: list[Job] = []  # found by walking a folder (not named by the user)
     refused: list[tuple[Path, str]] = []
+    passed_over: list[tuple[Path, str]] = []
+    inside_output: list[Path] = []
     ignored = 0
+    options = (ext, suffix, video_ext, compare, confidence)
     for item in inputs:
         if not item.exists() and not item.is_symlink():
             raise UsageError(f"input {item} does not exist")
@@ -182,14 +244,16 @@ def plan_jobs(
                     f"the output folder {out_dir} is the input folder: add --suffix (e.g. "
                     "--suffix _color) or choose another -o, so the originals are kept"
                 )
-            files, skipped = _walk(item, recursive, out_dir)
-            ignored += skipped
-            for path in files:
-                job = _job(path, path.relative_to(item), out_dir, ext, suffix, video_ext, compare)
+            walk = _walk(item, recursive, out_dir, follow_links)
+            ignored += walk.ignored
+            passed_over += walk.passed_over
+            inside_output += walk.inside_output
+            for path in walk.files:
+                job = _job(path, path.relative_to(item), out_dir, *options)
                 jobs.append(job)
                 found.append(job)
         else:
-            jobs.append(_job(item, Path(item.name), out_dir, ext, suffix, video_ext, compare))
+            jobs.append(_job(item, Path(item.name), out_dir, *options))
     jobs = _without_earlier_outputs(jobs, found, out_dir)
     unique: list[Job] = []
     claimed: dict[Path, Path] = {}
@@ -207,7 +271,18 @@ def plan_jobs(
         planned.add(identity)
         claimed.update(dict.fromkeys(keys, job.source))
         unique.append(job)
-    return Plan(jobs=unique, refused=refused, ignored=ignored)
+    ours = {_path_key(path) for job in jobs for path in _result_names(job)}
+    passed_over += [
+        (path, "inside the output folder (-o), so not read as an input")
+        for path in dict.fromkeys(inside_output)
+        if _path_key(path) not in ours
+    ]
+    return Plan(jobs=unique, refused=refused, ignored=ignored, passed_over=passed_over)
+
+
+def _result_names(job: Job) -> tuple[Path, ...]:
+    """Every name this tool may have written for ``job``, asked for this time or not."""
+    return (job.output, compare_path(job.output), confidence_path(job.output))
 
 
 def _path_key(path: Path) -> Path:
@@ -222,7 +297,9 @@ def _collision(
 ) -> str:
     """Why ``job`` may not write its files ('' when it may)."""
     for path, key in zip(job.outputs, keys, strict=True):
-        what = "its side-by-side" if path == job.compare else "its output"
+        what = {job.compare: "its side-by-side", job.confidence: "its confidence map"}.get(
+            path, "its output"
+        )
         if key in claimed:
             return f"{what} {path} is also planned for {claimed[key]}"
         if _file_id(path) in source_ids:
@@ -234,9 +311,9 @@ def _without_earlier_outputs(jobs: list[Job], found: list[Job], out_dir: Path) -
     """``jobs`` less the files found in folders that are results of other found files.
 
     Such a file lies inside ``out_dir`` under the name another found file's output (or
-    its side-by-side, asked for or not) gets: it is what an earlier run wrote.
+    its side-by-side or confidence map, asked for or not) gets: an earlier run wrote it.
     """
-    results = {_path_key(path) for job in found for path in (job.output, compare_path(job.output))}
+    results = {_path_key(path) for job in found for path in _result_names(job)}
     root = _path_key(out_dir)
     earlier = {
         id(job)
@@ -254,6 +331,7 @@ def _job(
     suffix: str,
     video_ext: str = "mp4",
     compare: bool = False,
+    confidence: bool = False,
 ) -> Job:
     video = is_video_name(source)
     extension = video_ext if video else output_extension(source, ext)
@@ -265,4 +343,5 @@ def _job(
         relative=relative,
         kind="video" if video else "image",
         compare=compare_path(output) if compare and not video else None,
+        confidence=confidence_path(output) if confidence and not video else None,
     )

@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import cv2
 import numpy as np
@@ -43,7 +43,7 @@ from colorcli.atomic import remove_stale_partials
 from colorcli.errors import ColorcliError, ImageError, OutputExistsError
 from colorcli.hints import HINTS_SUFFIX, Hints, read_hint_image
 from colorcli.imageio import DEFAULT_MAX_PIXELS, LoadedImage, probe_size, read_image, write_image
-from colorcli.jobs import Job, compare_path
+from colorcli.jobs import Job, compare_path, confidence_path
 from colorcli.pipeline import (
     Colorizer,
     ModelInput,
@@ -65,19 +65,27 @@ CANCEL_WAIT = 2.0
 """Seconds Ctrl-C waits for running worker tasks before the run ends without them."""
 
 STAGES = ("read", "prepare", "model", "join", "write")
-CONFIDENCE_SUFFIX = "_confidence"
 """Stages timed in :attr:`RunSummary.stage_seconds`."""
+
+if TYPE_CHECKING:
+    from colorcli.video import VideoResult
 
 _T = TypeVar("_T")
 
 
+Status = Literal["done", "skipped", "failed"]
+"""The fate of one photo or video."""
+
+
 @dataclass(frozen=True)
 class JobResult:
-    """What happened to one job: ``done``, ``skipped`` or ``failed``, with a reason."""
+    """What happened to one photo or video job: its :data:`Status`, with a reason."""
 
     job: Job
-    status: str
+    status: Status
     reason: str = ""
+    video: VideoResult | None = None
+    """A colourized video's geometry, codec, speed and flicker (videos that are done)."""
 
 
 @dataclass
@@ -85,6 +93,8 @@ class RunSummary:
     """Counts and failures of a run."""
 
     done: int = 0
+    completed: list[JobResult] = field(default_factory=list)
+    """The jobs that are done (``done`` of them)."""
     skipped: list[JobResult] = field(default_factory=list)
     failed: list[JobResult] = field(default_factory=list)
     seconds: float = 0.0
@@ -138,6 +148,17 @@ def _compare_target(job: Job, settings: ColorizeSettings) -> Path | None:
     if job.compare is not None:
         return job.compare
     return compare_path(job.output) if settings.compare else None
+
+
+def _confidence_target(job: Job, settings: ColorizeSettings) -> Path | None:
+    if job.confidence is not None:
+        return job.confidence
+    return confidence_path(job.output) if settings.save_confidence else None
+
+
+def _extra_targets(job: Job, settings: ColorizeSettings) -> tuple[Path | None, Path | None]:
+    """Side-by-side and confidence map asked for in ``settings`` but not planned."""
+    return _compare_target(job, settings), _confidence_target(job, settings)
 
 
 def side_by_side(left: np.ndarray, right: np.ndarray) -> np.ndarray:
@@ -331,6 +352,7 @@ class _Run:
         """Add ``result`` to the summary."""
         if result.status == "done":
             self.summary.done += 1
+            self.summary.completed.append(result)
         elif result.status == "skipped":
             self.summary.skipped.append(result)
         else:
@@ -590,7 +612,11 @@ def colorize_jobs(
     remove_stale_partials(
         path
         for job in jobs
-        for path in (job.output, _compare_target(job, settings))
+        for path in (
+            *job.outputs,
+            _compare_target(job, settings),
+            _confidence_target(job, settings),
+        )
         if path is not None
     )
     with _thread_settings(colorizer.device, workers):
@@ -608,11 +634,6 @@ def colorize_jobs(
         executor.shutdown()
     run.summary.seconds = time.perf_counter() - started
     return run.summary
-
-
-def confidence_path(output: Path) -> Path:
-    """Where the confidence map of ``output`` goes: ``<stem>_confidence.png`` beside it."""
-    return output.with_name(f"{output.stem}{CONFIDENCE_SUFFIX}.png")
 
 
 def hints_path(source: Path) -> Path:
@@ -635,7 +656,7 @@ def hints_for(source: Path, shared: Hints | None) -> Hints | None:
 
 
 def _write_confidence(job: Job, confidence: np.ndarray, settings: ColorizeSettings) -> JobResult:
-    path = confidence_path(job.output)
+    path = job.confidence or confidence_path(job.output)
     try:
         write_image(
             path, np.repeat(confidence[:, :, None], 3, axis=2), overwrite=settings.overwrite

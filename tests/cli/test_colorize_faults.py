@@ -45,3 +45,35 @@ def test_rerunning_the_in_place_command_resumes(photo_folder: Path, tiny_checkpo
     assert "0 done, 3 skipped (output exists), 0 failed" in second.stdout
     assert _files(photo_folder) == after_first
     assert not any("_color_color" in name for name in after_first)
+
+
+def test_photos_under_an_output_folder_inside_the_input_are_named(
+    tmp_path: Path, tiny_checkpoint: Path, gray_image
+) -> None:
+    inputs = tmp_path / "in"
+    (inputs / "sub").mkdir(parents=True)
+    gray_image(20, 10, 1).save(inputs / "a.png")
+    gray_image(20, 10, 2).save(inputs / "sub" / "own.png")
+    result = run(inputs, "-o", inputs / "sub", "-r", "--model", tiny_checkpoint, "--size", "16")
+    assert result.exit_code == 0, result.output
+    assert "1 done, 1 passed over (listed below), 0 failed" in result.stdout
+    said = " ".join(result.stderr.split())
+    assert f"{inputs / 'sub' / 'own.png'}: inside the output folder (-o), so not read" in said
+
+
+def test_follow_links_colourizes_a_linked_folder_once(
+    tmp_path: Path, tiny_checkpoint: Path, gray_image
+) -> None:
+    inputs, elsewhere, out = tmp_path / "in", tmp_path / "elsewhere", tmp_path / "out"
+    inputs.mkdir()
+    elsewhere.mkdir()
+    gray_image(20, 10, 1).save(elsewhere / "b.png")
+    (inputs / "linked").symlink_to(elsewhere, target_is_directory=True)
+    (elsewhere / "loop").symlink_to(elsewhere, target_is_directory=True)
+    args = (inputs, "-o", out, "-r", "--model", tiny_checkpoint, "--size", "16")
+    plain = run(*args)
+    assert plain.exit_code == 2, plain.output  # nothing to do, but the link is not silent
+    followed = run(*args, "--follow-links")
+    assert followed.exit_code == 0, followed.output
+    assert (out / "linked" / "b.png").is_file()
+    assert "a link back into a folder already walked" in " ".join(followed.stderr.split())

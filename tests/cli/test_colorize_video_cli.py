@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from colorcli import video as video_module
 from colorcli.cli.app import app
+from colorcli.video import audio as video_audio
 
 runner = CliRunner()
 
@@ -45,7 +45,7 @@ def frame_count(path: Path) -> int:
 
 @pytest.fixture(autouse=True)
 def _no_ffmpeg(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(video_module, "find_ffmpeg", lambda: None)
+    monkeypatch.setattr(video_audio, "find_ffmpeg", lambda: None)
 
 
 def test_folder_with_images_and_a_video(

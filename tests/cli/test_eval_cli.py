@@ -242,7 +242,7 @@ def test_no_model_uses_the_published_default(
         checkpoints[0], "tiny-test", weights_dir=shipped, make_default=True, arch="tiny",
         head="regression",
     )  # fmt: skip
-    monkeypatch.setattr(hub, "shipped_weights_dir", lambda: shipped)
+    monkeypatch.setattr("colorcli.hub.manifest.shipped_weights_dir", lambda: shipped)
     result = run("--metric", "imgsim", "--limit", "1", "--json", *FAST)
     assert result.exit_code == 0, result.output
     assert [model["name"] for model in json.loads(result.stdout)["models"]] == ["gray", "tiny-test"]
@@ -254,7 +254,7 @@ def test_no_model_and_no_default_is_a_clear_error(
     shipped = tmp_path / "weights"
     shipped.mkdir()
     (shipped / "manifest.json").write_text('{"format": 1, "default": null, "models": []}')
-    monkeypatch.setattr(hub, "shipped_weights_dir", lambda: shipped)
+    monkeypatch.setattr("colorcli.hub.manifest.shipped_weights_dir", lambda: shipped)
     result = run("--metric", "imgsim", *FAST)
     assert result.exit_code == 1
     assert result.stderr.splitlines()[-1].startswith("Error: no default model in ")

@@ -68,7 +68,7 @@ def entries(
         )
         (shipped / entry.file).rename(root / entry.file)
         published[name] = entry
-    monkeypatch.setattr(hub, "shipped_weights_dir", lambda: shipped)
+    monkeypatch.setattr("colorcli.hub.manifest.shipped_weights_dir", lambda: shipped)
     monkeypatch.setenv(hub.ENV_WEIGHTS_URL, url)
     return published
 
@@ -111,7 +111,7 @@ def test_models_table_for_an_empty_manifest(
     cli: typer.Typer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     (tmp_path / "manifest.json").write_text('{"format": 1, "default": null, "models": []}')
-    monkeypatch.setattr(hub, "shipped_weights_dir", lambda: tmp_path)
+    monkeypatch.setattr("colorcli.hub.manifest.shipped_weights_dir", lambda: tmp_path)
     result = runner.invoke(cli, ["models"])
     assert result.exit_code == 0
     assert result.stdout == f"No published models in {tmp_path / 'manifest.json'}.\n"

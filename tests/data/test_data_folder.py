@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import re
 from pathlib import Path
 
 import numpy as np
@@ -11,9 +12,16 @@ import torch
 from data_images import colour_array
 from PIL import Image
 
-from colorcli.data import ImageFolderDataset, is_grayscale_image, open_dataset, read_rgb
+from colorcli.data import (
+    IMAGE_SUFFIXES,
+    ImageFolderDataset,
+    is_grayscale_image,
+    open_dataset,
+    read_rgb,
+)
 from colorcli.data import folder as folder_module
 from colorcli.errors import DataError
+from colorcli.imageio import ALPHA_MODES, GRAY_MODES, IMAGE_EXTENSIONS
 
 
 def test_folder_skips_grayscale_and_unreadable(photo_folder: Path) -> None:
@@ -133,8 +141,17 @@ def test_limit_takes_a_seeded_subset(tmp_path: Path, write_image) -> None:
 
 def test_empty_folder_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
-    with pytest.raises(DataError, match=r"empty: no image files \(.bmp, .jpeg, .jpg"):
+    # the one suffix list (colorcli.imageio.IMAGE_EXTENSIONS), which depends on Pillow's build
+    assert {".bmp", ".jpeg", ".jpg"} <= IMAGE_SUFFIXES
+    listed = re.escape(", ".join(sorted(IMAGE_SUFFIXES)))
+    with pytest.raises(DataError, match=rf"empty: no image files \({listed}\) found"):
         open_dataset(tmp_path / "empty", size=8)
+
+
+def test_folder_suffixes_and_modes_are_those_of_imageio() -> None:
+    assert IMAGE_SUFFIXES is IMAGE_EXTENSIONS
+    assert folder_module.GRAY_MODES is GRAY_MODES
+    assert folder_module.ALPHA_MODES is ALPHA_MODES
 
 
 def test_only_grayscale_is_a_clear_error(tmp_path: Path, write_image) -> None:

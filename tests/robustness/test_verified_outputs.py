@@ -11,12 +11,14 @@ import torch
 from robustness_support import tmpfs
 
 from colorcli import imageio
-from colorcli import video as video_module
 from colorcli.errors import ImageError, VideoError
+from colorcli.imageio import writing as imageio_writing
 from colorcli.jobs import Job
 from colorcli.models import get_model
 from colorcli.pipeline import Colorizer
-from colorcli.video import VideoSettings, colorize_video, colorize_video_jobs
+from colorcli.video import VideoSettings, colorize_video, colorize_video_jobs, writable_fourcc
+from colorcli.video import audio as video_audio
+from colorcli.video import writer as video_writer
 from test_video import make_video
 
 
@@ -28,7 +30,7 @@ def colorizer() -> Colorizer:
 
 @pytest.fixture(autouse=True)
 def _no_ffmpeg(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(video_module, "find_ffmpeg", lambda: None)
+    monkeypatch.setattr(video_audio, "find_ffmpeg", lambda: None)
 
 
 def test_a_video_on_a_full_disk_fails_with_the_reason_and_a_rerun_redoes_it(
@@ -77,8 +79,8 @@ def test_a_video_that_does_not_read_back_is_not_published(
     tmp_path: Path, colorizer: Colorizer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     source = make_video(tmp_path / "film.mp4", frames=20)
-    video_module.writable_fourcc("mp4")  # probed with the real encoder
-    monkeypatch.setattr(video_module.cv2, "VideoWriter", _ShortWriter)
+    writable_fourcc("mp4")  # probed with the real encoder
+    monkeypatch.setattr(video_writer.cv2, "VideoWriter", _ShortWriter)
     out = tmp_path / "out"
     with pytest.raises(VideoError, match="cannot be read back") as caught:
         colorize_video(source, out / "film.mp4", colorizer)
@@ -100,7 +102,7 @@ def _replaced(file) -> None:  # type: ignore[no-untyped-def]
 def test_an_image_that_does_not_read_back_is_not_published(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fault, reason: str
 ) -> None:
-    real = imageio._pillow_encoder
+    real = imageio_writing._pillow_encoder
 
     def faulty(*args: object):  # type: ignore[no-untyped-def]
         encode = real(*args)  # type: ignore[arg-type]
@@ -111,7 +113,7 @@ def test_an_image_that_does_not_read_back_is_not_published(
 
         return broken
 
-    monkeypatch.setattr(imageio, "_pillow_encoder", faulty)
+    monkeypatch.setattr(imageio_writing, "_pillow_encoder", faulty)
     target = tmp_path / "out.png"
     with pytest.raises(ImageError, match="cannot be read back") as caught:
         imageio.write_image(target, np.zeros((8, 8, 3), np.uint8))

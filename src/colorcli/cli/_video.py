@@ -1,23 +1,10 @@
-"""The video part of ``colorcli colorize``: a progress bar per film and its summary line."""
+"""The video part of ``colorcli colorize``: ``--video-ext`` choices and a film's summary line."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from enum import Enum
 
-from rich.markup import escape
-from rich.progress import Progress, TaskID
-
-from colorcli.jobs import Job
-from colorcli.pipeline import Colorizer
-from colorcli.video import (
-    VideoJobResult,
-    VideoProgress,
-    VideoResult,
-    VideoRunSummary,
-    VideoSettings,
-    colorize_video_jobs,
-)
+from colorcli.video import VideoResult
 
 
 class VideoFormat(str, Enum):
@@ -27,29 +14,6 @@ class VideoFormat(str, Enum):
     mkv = "mkv"
     mov = "mov"
     avi = "avi"
-
-
-def run_videos(
-    jobs: Sequence[Job], colorizer: Colorizer, settings: VideoSettings, progress: Progress
-) -> VideoRunSummary:
-    """Colourize ``jobs`` with one progress bar (frames, fps, ETA) per video."""
-    tasks: dict[Job, TaskID] = {}
-
-    def on_progress(job: Job, state: VideoProgress) -> None:
-        if job not in tasks:
-            tasks[job] = progress.add_task(
-                escape(str(job.relative)), total=state.frames_total, rate=""
-            )
-        progress.update(tasks[job], completed=state.frames_done, rate=f"{state.fps:.1f} fps")
-
-    def on_result(result: VideoJobResult) -> None:
-        if result.status == "failed":
-            progress.console.print(f"[red]failed[/] {escape(result.reason)}", highlight=False)
-        task = tasks.get(result.job)
-        if task is not None and result.video is not None:
-            progress.update(task, total=result.video.frames, completed=result.video.frames)
-
-    return colorize_video_jobs(jobs, colorizer, settings, on_progress, on_result)
 
 
 def describe_video(result: VideoResult) -> str:

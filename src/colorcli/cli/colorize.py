@@ -12,11 +12,13 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
 
+from colorcli.batch import Events, PathSettings, Summary, colorize_paths
 from colorcli.checkpoint import load_model
 from colorcli.cli import _options
 from colorcli.cli._report import (
@@ -27,17 +29,17 @@ from colorcli.cli._report import (
     reported_errors,
     say,
 )
-from colorcli.cli._video import VideoFormat, describe_video, run_videos
+from colorcli.cli._video import VideoFormat, describe_video
 from colorcli.device import describe_device, resolve_device
-from colorcli.errors import ColorcliError, HintError, UsageError
+from colorcli.errors import ColorcliError, HintError
 from colorcli.hints import Hints, parse_hints, read_hint_image
 from colorcli.hub import default_model_name
 from colorcli.imageio import DEFAULT_MAX_PIXELS, read_image
-from colorcli.jobs import plan_jobs
+from colorcli.jobs import Job, Plan
 from colorcli.pipeline import Colorizer
-from colorcli.runner import ColorizeSettings, JobResult, RunInterrupted, colorize_jobs
-from colorcli.sharding import local_rank_device, parse_shard, select_shard
-from colorcli.video import DEFAULT_TEMPORAL, VideoRunSummary, VideoSettings
+from colorcli.runner import JobResult
+from colorcli.sharding import Shard, local_rank_device, parse_shard
+from colorcli.video import DEFAULT_TEMPORAL, VideoProgress
 
 
 def _input_path(value: str) -> Path:
@@ -81,6 +83,11 @@ def colorize_command(
     temperature: float | None = _options.TEMPERATURE,
     recursive: bool = typer.Option(
         False, "--recursive", "-r", help="Descend into sub-folders, keeping their structure."
+    ),
+    follow_links: bool = typer.Option(
+        False,
+        "--follow-links",
+        help="With -r: also descend into links to folders (each real folder once, no loops).",
     ),
     ext: OutputFormat = typer.Option(
         "auto", "--ext", help="Output format; auto keeps each input's format."
@@ -169,156 +176,149 @@ def colorize_command(
     """Colourize grayscale photos and films: INPUT files and folders into OUTPUT."""
     with reported_errors():
         chosen_shard = parse_shard(shard) if shard is not None else None
-        plan = plan_jobs(
-            inputs,
-            output,
+        if chosen_shard is not None and device == "auto":  # one GPU per rank under torchrun
+            device = local_rank_device(os.environ)
+        label = model or _default_label()
+        settings = PathSettings(
             recursive=recursive,
+            follow_links=follow_links,
             ext=ext.value,
             suffix=suffix,
             video_ext=video_ext.value,
-            compare=compare,
-        )
-        planned = len(plan.jobs)
-        if chosen_shard is not None:
-            plan.jobs = select_shard(plan.jobs, chosen_shard)
-            if chosen_shard.index != 1:
-                plan.refused = []  # shard 1 reports them, so the shards' union is one run's
-            if device == "auto":  # one GPU per local rank under torchrun
-                device = local_rank_device(os.environ)
-        image_jobs = [job for job in plan.jobs if job.kind == "image"]
-        video_jobs = [job for job in plan.jobs if job.kind == "video"]
-        if planned and not plan.jobs and not plan.refused:  # more shards than inputs
-            err_console.print(
-                f"colorcli: shard {chosen_shard} has nothing to do ({planned} input(s) in "
-                "all, each done by another shard)",
-                highlight=False,
-            )
-            return
-        if not plan.jobs and not plan.refused:
-            raise UsageError(
-                f"no images found in {', '.join(str(p) for p in inputs)}"
-                + (f" ({plan.ignored} non-image file(s) ignored)" if plan.ignored else "")
-            )
-        with _options.bad_values_are_usage_errors():
-            compute = resolve_device(device)
-            with download_progress() as on_bytes:
-                loaded = load_model(model, device=compute, progress=on_bytes)
-        colorizer = Colorizer(
-            loaded,
-            device=compute,
-            size=size,
-            saturation=saturation,
-            half=half,
-            compile=compile_model,
-            temperature=temperature,
-        )
-        err_console.print(
-            f"colorcli: {len(image_jobs)} image(s)"
-            + (f", {len(video_jobs)} video(s)" if video_jobs else "")
-            + (f" (shard {chosen_shard})" if chosen_shard is not None else "")
-            + f", model {model or _default_label()} "
-            f"({loaded.arch}), device {describe_device(compute)}, size {colorizer.size}",
-            highlight=False,
-        )
-        guidance = _guidance(hint, hints_image, reference, max_pixels)
-        if guidance and not loaded.accepts_hints:
-            raise UsageError(
-                f"model {model or _default_label()} takes no colour hints or reference; "
-                "use a guided model (--model lite0-guided)"
-            )
-        if save_confidence and not loaded.is_classifier:
-            raise UsageError(
-                f"--save-confidence: model {model or _default_label()} regresses ab and has no "
-                "per-pixel confidence; use a colour-class model (default, vivid)"
-            )
-        if video_jobs and (guidance or save_confidence):
-            raise UsageError("--hint, --hints, --reference and --save-confidence apply to photos")
-        settings = ColorizeSettings(
-            hints=guidance,
+            temporal=temporal,
+            shard=chosen_shard,
+            model_label=label,
+            hints=_guidance(hint, hints_image, reference, max_pixels),
             save_confidence=save_confidence,
             overwrite=overwrite,
             skip_color=skip_color,
             compare=compare,
             batch_size=batch_size,
             max_pixels=max_pixels,
-            out_root=output,
             workers=workers,
         )
-        progress = Progress(
-            TextColumn("[progress.description]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[rate]}"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=err_console,
-            disable=quiet,
-            transient=False,
+
+        def load() -> Colorizer:
+            with _options.bad_values_are_usage_errors():
+                compute = resolve_device(device)
+                with download_progress() as on_bytes:
+                    loaded = load_model(model, device=compute, progress=on_bytes)
+            return Colorizer(
+                loaded,
+                device=compute,
+                size=size,
+                saturation=saturation,
+                half=half,
+                compile=compile_model,
+                temperature=temperature,
+            )
+
+        progress = _progress_bar(quiet)  # shown from the header on, not while loading
+        try:
+            summary = colorize_paths(
+                inputs, output, load, settings, _progress_events(progress, label, chosen_shard)
+            )
+        finally:
+            if progress.live.is_started:  # stop() on a bar never shown prints a blank line
+                progress.stop()
+    _report(summary, output)
+
+
+def _progress_bar(quiet: bool) -> Progress:
+    return Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        disable=quiet,
+        transient=False,
+    )
+
+
+def _progress_events(progress: Progress, label: str, shard: Shard | None) -> Events:
+    """A header once the model is loaded, one bar for the photos and one per video."""
+    photos = progress.add_task("colourizing", total=0, rate="", visible=False)
+    films: dict[Job, TaskID] = {}
+
+    def planned(plan: Plan, colorizer: Colorizer) -> None:
+        images = sum(1 for job in plan.jobs if job.kind == "image")
+        videos = len(plan.jobs) - images
+        err_console.print(
+            f"colorcli: {images} image(s)"
+            + (f", {videos} video(s)" if videos else "")
+            + (f" (shard {shard})" if shard is not None else "")
+            + f", model {label} ({colorizer.model.arch}), device "
+            f"{describe_device(colorizer.device)}, size {colorizer.size}",
+            highlight=False,
         )
-        with progress:
-            task = progress.add_task(
-                "colourizing", total=len(image_jobs), rate="", visible=bool(image_jobs)
-            )
+        progress.update(photos, total=images, visible=bool(images))
+        progress.start()
 
-            def on_result(result: JobResult) -> None:
-                if result.status == "failed":
-                    progress.console.print(
-                        f"[red]failed[/] {escape(result.reason)}", highlight=False
-                    )
-                elapsed = progress.tasks[task].elapsed or 0.0
-                done = progress.tasks[task].completed + 1
-                rate = f"{done / elapsed:.1f} img/s" if elapsed > 0 else ""
-                progress.update(task, advance=1, rate=rate)
+    def result(outcome: JobResult) -> None:
+        if outcome.status == "failed":
+            progress.console.print(f"[red]failed[/] {escape(outcome.reason)}", highlight=False)
+        if outcome.job.kind == "video":
+            task = films.get(outcome.job)
+            if task is not None and outcome.video is not None:
+                frames = outcome.video.frames
+                progress.update(task, total=frames, completed=frames)
+            return
+        elapsed = progress.tasks[photos].elapsed or 0.0
+        done = progress.tasks[photos].completed + 1
+        rate = f"{done / elapsed:.1f} img/s" if elapsed > 0 else ""
+        progress.update(photos, advance=1, rate=rate)
 
-            interrupted = False
-            videos = VideoRunSummary()
-            try:
-                summary = colorize_jobs(image_jobs, colorizer, settings, on_result)
-            except RunInterrupted as stop:  # Ctrl-C: report what was done, then exit 130
-                summary, interrupted = stop.summary, True
-            video_settings = VideoSettings(
-                temporal=temporal,
-                batch_size=batch_size,
-                overwrite=overwrite,
-                max_pixels=max_pixels,
-                out_root=output,
+    def video_progress(job: Job, state: VideoProgress) -> None:
+        if job not in films:
+            films[job] = progress.add_task(
+                escape(str(job.relative)), total=state.frames_total, rate=""
             )
-            if video_jobs and not interrupted:
-                try:
-                    videos = run_videos(video_jobs, colorizer, video_settings, progress)
-                except KeyboardInterrupt:  # Ctrl-C during a video: report the photos
-                    interrupted = True
-    for done in videos.done:
+        progress.update(films[job], completed=state.frames_done, rate=f"{state.fps:.1f} fps")
+
+    return Events(planned=planned, result=result, video_progress=video_progress)
+
+
+def _report(summary: Summary, output: Path) -> None:
+    """The summary line, the notes and failures; exit 130 if interrupted, 1 if any failed."""
+    for note in summary.notes:
+        err_console.print(f"colorcli: {note}", highlight=False)
+    for done in summary.done:
         if done.video is not None:
             say(escape(describe_video(done.video)), highlight=False, soft_wrap=True)
-    failed = [(r.job.source, r.reason) for r in summary.failed]
-    failed += [(r.job.source, r.reason) for r in videos.failed] + plan.refused
+    failed = summary.failures
     skipped_exists = sum(1 for r in summary.skipped if r.reason.startswith("output exists"))
     skipped_colour = len(summary.skipped) - skipped_exists
-    skipped_exists += len(videos.skipped)
-    parts = [f"{summary.done + len(videos.done)} done"]
+    parts = [f"{len(summary.done)} done"]
     if skipped_exists:
         parts.append(f"{skipped_exists} skipped (output exists)")
     if skipped_colour:
         parts.append(f"{skipped_colour} skipped (already colour)")
+    if summary.passed_over:
+        parts.append(f"{len(summary.passed_over)} passed over (listed below)")
     parts.append(f"{len(failed)} failed")
-    if interrupted:
-        finished = summary.done + len(summary.skipped) + len(summary.failed)
-        finished += len(videos.done) + len(videos.skipped) + len(videos.failed)
-        parts.append(f"{len(image_jobs) + len(video_jobs) - finished} not done (interrupted)")
-    if plan.ignored:
-        parts.append(f"{plan.ignored} non-image file(s) ignored")
-    seconds = summary.seconds + videos.seconds
+    if summary.interrupted:
+        parts.append(f"{summary.not_done} not done (interrupted)")
+    if summary.ignored:
+        parts.append(f"{summary.ignored} non-image file(s) ignored")
+    if summary.notes and not (summary.images or summary.videos):
+        return  # an empty shard: nothing ran
     say(
-        f"Summary: {', '.join(parts)} in {seconds:.1f} s → {escape(str(output))}",
+        f"Summary: {', '.join(parts)} in {summary.seconds:.1f} s → {escape(str(output))}",
         highlight=False,
     )
+    if summary.passed_over:
+        err_console.print("Passed over:", highlight=False)
+        for path, reason in summary.passed_over:
+            err_console.print(f"  {escape(f'{path}: {reason}')}", highlight=False, soft_wrap=True)
     if failed:
         err_console.print("Failures:", highlight=False)
         for source, reason in failed:
             message = reason if str(source) in reason else f"{source}: {reason}"
             err_console.print(f"  {escape(message)}", highlight=False, soft_wrap=True)
-    if interrupted:
+    if summary.interrupted:
         err_console.print("interrupted: run the same command again to do the rest", highlight=False)
         raise typer.Exit(EXIT_INTERRUPTED)
     if failed:

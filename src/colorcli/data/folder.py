@@ -8,8 +8,9 @@ Three layouts are understood (see :func:`colorcli.data.open_dataset`):
 * ``class-split-folder``: ``root/<class>/train/`` and ``root/<class>/{val,…,test}/``
   for every sub-folder of the root (as ``shared/datasets/cifar10``).
 
-Images are files with a suffix in :data:`IMAGE_SUFFIXES` (any case). Names starting
-with a dot (hidden files and folders, macOS ``._*`` resource forks) are ignored.
+Images are files with a suffix in :data:`IMAGE_SUFFIXES` (any case), which is
+:data:`colorcli.imageio.IMAGE_EXTENSIONS`. Names starting with a dot (hidden files and
+folders, macOS ``._*`` resource forks) are ignored.
 """
 
 from __future__ import annotations
@@ -33,10 +34,11 @@ from colorcli.data.base import (
 )
 from colorcli.data.scan_cache import ScanCache, scan_cache_path
 from colorcli.errors import DataError
+from colorcli.imageio import ALPHA_MODES, GRAY_MODES, IMAGE_EXTENSIONS
 
-IMAGE_SUFFIXES: frozenset[str] = frozenset(
-    {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
-)
+IMAGE_SUFFIXES: frozenset[str] = IMAGE_EXTENSIONS
+"""Suffixes of image files in a folder: :data:`colorcli.imageio.IMAGE_EXTENSIONS` itself."""
+
 VAL_FOLDER_NAMES: tuple[str, ...] = ("val", "valid", "validation", "test")
 """Folder names taken as the validation half of a ``train/`` + val layout, in order."""
 
@@ -50,9 +52,6 @@ Sepia or tinted monochrome prints have chroma above the threshold and are kept.
 """
 
 THUMBNAIL_SIDE: int = 64
-
-_GRAY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"})
-_ALPHA_MODES = frozenset({"RGBA", "RGBa", "LA", "La", "PA"})
 
 
 def list_images(root: Path) -> list[Path]:
@@ -72,7 +71,7 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     """Any PIL image as 8-bit RGB; transparency is composited on white."""
     if image.mode == "P" and "transparency" in image.info:
         image = image.convert("RGBA")
-    if image.mode in _ALPHA_MODES:
+    if image.mode in ALPHA_MODES:
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(background, rgba).convert("RGB")
@@ -130,7 +129,7 @@ def is_grayscale_image(image: Image.Image, threshold: float = GRAYSCALE_CHROMA) 
     99th-percentile chroma, on a thumbnail of at most :data:`THUMBNAIL_SIDE` px, is
     below ``threshold`` (see :data:`GRAYSCALE_CHROMA`).
     """
-    if image.mode in _GRAY_MODES:
+    if image.mode in GRAY_MODES:
         return True
     thumbnail = _to_rgb(image)
     if max(thumbnail.size) > THUMBNAIL_SIDE:
@@ -143,7 +142,7 @@ def _check_file(path: Path) -> str:
     """``"color"``, ``"grayscale"``, or the reason the file cannot be read."""
     try:
         with Image.open(path) as image:
-            if image.mode in _GRAY_MODES:
+            if image.mode in GRAY_MODES:
                 return "grayscale"
             if image.format == "JPEG":
                 image.draft("RGB", (THUMBNAIL_SIDE, THUMBNAIL_SIDE))

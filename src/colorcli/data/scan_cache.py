@@ -10,14 +10,13 @@ ignored (logged at debug level): it only ever saves time.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
+from colorcli.atomic import atomic_write
 from colorcli.hub import cache_dir
 
 logger = logging.getLogger("colorcli.data")
@@ -97,14 +96,10 @@ class ScanCache:
         if not self._dirty:
             return
         content = {"format": _FORMAT, "settings": self.settings, "files": self._entries}
-        partial = self.path.with_name(f"{self.path.name}.{os.getpid()}.partial")
+        text = json.dumps(content)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            partial.write_text(json.dumps(content), encoding="utf-8")
-            os.replace(partial, self.path)
-        except OSError as error:
+            atomic_write(self.path, lambda stream: stream.write(text.encode("utf-8")))
+        except OSError as error:  # atomic_write has removed its partial file
             logger.debug("could not write scan cache %s: %s", self.path, error)
-            with contextlib.suppress(OSError):
-                partial.unlink(missing_ok=True)
             return
         self._dirty = False

@@ -1,11 +1,13 @@
 """Decode one video in a child process and stream it to the parent: a decoder crash kills only us.
 
-Run as a script by :mod:`colorcli.video`, never imported into colorcli: OpenCV's FFmpeg
-readers can abort the whole process on a hostile file (an uncompressed AVI made OpenCV 4.x
-die in ``malloc_consolidate``), and no Python ``except`` can catch that. Imports nothing but
-the standard library, numpy and cv2, so it starts in well under a second.
+Run as a script by path from :mod:`colorcli.video.decoder`, never imported into colorcli:
+OpenCV's FFmpeg readers can abort the whole process on a hostile file (an uncompressed AVI
+made OpenCV 4.x die in ``malloc_consolidate``), and no Python ``except`` can catch that.
+By path, not ``-m colorcli.video...``, so no package ``__init__`` (torch and all) is
+loaded: it imports nothing but the standard library, numpy and cv2, and starts in well
+under a second.
 
-Usage: ``_video_decoder.py info|frames PATH``. On stdout: one JSON line, the capture's
+Usage: ``_decoder_child.py info|frames PATH``. On stdout: one JSON line, the capture's
 properties (``width``, ``height``, ``fps``, ``frame_count``, ``codec``) or ``{"error": …}``
 when OpenCV cannot open the file; in ``frames`` mode then, per frame, a ``<III`` header
 (height, width, 3) and the frame's bytes, uint8 BGR; a header of zeros ends the stream.
