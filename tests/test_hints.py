@@ -10,10 +10,12 @@ from colorcli.color import rgb_to_lab
 from colorcli.errors import HintError, ModelError, UsageError
 from colorcli.guidance import (
     REFERENCE_FEATURES,
+    HintSpread,
     ab_histogram,
     evaluation_hints,
     simulate_training_hints,
     simulate_training_reference,
+    spread_hints,
 )
 from colorcli.hints import (
     HintPoint,
@@ -234,3 +236,30 @@ def test_a_non_contiguous_photo_is_colourized() -> None:
     assert not pixels.flags.c_contiguous
     out = Colorizer(get_model("tiny", width=4), size=32).colorize(pixels)
     assert out.shape == (40, 48, 3)
+
+
+def test_spread_hints_pulls_near_colours_and_stops_at_an_edge() -> None:
+    ab = torch.zeros(1, 2, 16, 16)
+    lightness = torch.full((1, 1, 16, 16), 30.0)
+    lightness[..., 8:] = 80.0  # an edge down the middle
+    hints = torch.zeros(1, 3, 64, 64)  # any resolution: pooled to the grid
+    hints[0, :, 8:12, 8:12] = torch.tensor([40.0, -20.0, 1.0])[:, None, None]
+    spread = spread_hints(ab, lightness, hints, HintSpread(space=0.2, lightness=8, prior=0.1))
+    hinted = spread[0, :, 2, 2]
+    assert float(hinted[0]) == pytest.approx(40.0, abs=4.0)
+    assert float(hinted[1]) == pytest.approx(-20.0, abs=2.0)
+    assert 0 < float(spread[0, 0, 2, 6]) < float(hinted[0])  # fades with distance
+    assert float(spread[0, 0, 2, 9].abs()) < 0.5  # across the edge: the model's colour
+    torch.testing.assert_close(spread_hints(ab, lightness, torch.zeros(1, 3, 64, 64)), ab)
+
+
+def test_a_colorizer_spreads_hints_only_when_asked() -> None:
+    pixels = np.full((64, 64, 3), 120, np.uint8)
+    hint = [(0.5, 0.5, "red")]
+    spread = Colorizer(_guided(), size=64).colorize(pixels, hints=hint)
+    plain = Colorizer(_guided(), size=64, spread_hints=None).colorize(pixels, hints=hint)
+    red = rgb_to_lab(torch.tensor([1.0, 0.0, 0.0])[:, None, None][None])[0, 1:, 0, 0]
+    assert red[0] > 0
+    lab = rgb_to_lab(torch.from_numpy(spread).permute(2, 0, 1)[None].float() / 255)
+    assert float(lab[0, 1, 32, 32]) > 20  # the hint's a* arrived where it was put
+    assert not np.array_equal(spread, plain)

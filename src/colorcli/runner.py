@@ -531,6 +531,8 @@ class _Run:
             result = _write(job, image, colour, self.settings, compare, gray)
             if confidence is not None and result.status == "done":
                 result = _write_confidence(job, confidence, self.settings)
+            if result.status == "done" and image.pages > 1:
+                result = JobResult(job, "done", _first_page_note(image.pages))
             del colour, gray
             if item.pixels >= TRIM_PIXELS:
                 _trim_heap()
@@ -703,6 +705,14 @@ def _write(
     except ColorcliError as error:
         return JobResult(job, "failed", str(error))
     return JobResult(job, "done")
+
+
+def _first_page_note(pages: int) -> str:
+    """Why a done multi-page file is not all done (said in the summary)."""
+    return (
+        f"{pages} pages or frames: only the first was colourized "
+        "(save each page as its own file to colourize them all)"
+    )
 
 
 def _gray_view(pixels: np.ndarray) -> np.ndarray:

