@@ -14,16 +14,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import cast
 
 from colorcli.errors import UsageError
-from colorcli.jobs import Job, Plan, plan_jobs
+from colorcli.jobs import Job, JobResult, Plan, plan_jobs
 from colorcli.pipeline import Colorizer
-from colorcli.runner import ColorizeSettings, JobResult, RunInterrupted, Status, colorize_jobs
+from colorcli.runner import ColorizeSettings, RunInterrupted, colorize_jobs
 from colorcli.sharding import Shard, select_shard
 from colorcli.video import (
     DEFAULT_TEMPORAL,
-    VideoJobResult,
     VideoProgress,
     VideoSettings,
     colorize_video_jobs,
@@ -204,12 +202,10 @@ def _run_videos(
         out_root=settings.out_root,
     )
 
-    def on_result(result: VideoJobResult) -> None:
-        status = cast(Status, result.status)
-        unified = JobResult(result.job, status, result.reason, video=result.video)
-        summary.add(unified)
+    def on_result(result: JobResult) -> None:
+        summary.add(result)
         if events.result is not None:
-            events.result(unified)
+            events.result(result)
 
     try:
         run = colorize_video_jobs(jobs, model, video_settings, events.video_progress, on_result)

@@ -6,10 +6,13 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from colorcli.errors import UsageError
 from colorcli.imageio import IMAGE_EXTENSIONS
+
+if TYPE_CHECKING:
+    from colorcli.video import VideoResult
 
 OUTPUT_EXTENSIONS = ("png", "jpg", "webp", "tif")
 VIDEO_EXTENSIONS: frozenset[str] = frozenset(
@@ -49,6 +52,21 @@ class Job:
         """Every file this job writes: the collision checks and the clean-up cover them all."""
         extra = (path for path in (self.compare, self.confidence) if path is not None)
         return (self.output, *extra)
+
+
+Status = Literal["done", "skipped", "failed"]
+"""The fate of one photo or video."""
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """What happened to one photo or video job: its :data:`Status`, with a reason."""
+
+    job: Job
+    status: Status
+    reason: str = ""
+    video: VideoResult | None = None
+    """A colourized video's geometry, codec, speed and flicker (videos that are done)."""
 
 
 @dataclass

@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import cv2
 import numpy as np
@@ -43,7 +43,7 @@ from colorcli.atomic import remove_stale_partials
 from colorcli.errors import ColorcliError, ImageError, OutputExistsError
 from colorcli.hints import HINTS_SUFFIX, Hints, read_hint_image
 from colorcli.imageio import DEFAULT_MAX_PIXELS, LoadedImage, probe_size, read_image, write_image
-from colorcli.jobs import Job, compare_path, confidence_path
+from colorcli.jobs import Job, JobResult, compare_path, confidence_path
 from colorcli.pipeline import (
     Colorizer,
     ModelInput,
@@ -67,25 +67,7 @@ CANCEL_WAIT = 2.0
 STAGES = ("read", "prepare", "model", "join", "write")
 """Stages timed in :attr:`RunSummary.stage_seconds`."""
 
-if TYPE_CHECKING:
-    from colorcli.video import VideoResult
-
 _T = TypeVar("_T")
-
-
-Status = Literal["done", "skipped", "failed"]
-"""The fate of one photo or video."""
-
-
-@dataclass(frozen=True)
-class JobResult:
-    """What happened to one photo or video job: its :data:`Status`, with a reason."""
-
-    job: Job
-    status: Status
-    reason: str = ""
-    video: VideoResult | None = None
-    """A colourized video's geometry, codec, speed and flicker (videos that are done)."""
 
 
 @dataclass

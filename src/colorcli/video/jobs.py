@@ -12,12 +12,11 @@ from pathlib import Path
 from colorcli.atomic import remove_stale_partials
 from colorcli.errors import ColorcliError, VideoError
 from colorcli.imageio import DEFAULT_MAX_PIXELS
-from colorcli.jobs import Job
+from colorcli.jobs import Job, JobResult
 from colorcli.pipeline import Colorizer
 from colorcli.video.colorize import (
     DEFAULT_TEMPORAL,
     VideoProgress,
-    VideoResult,
     colorize_video,
 )
 
@@ -35,14 +34,8 @@ class VideoSettings:
     """Outputs must resolve inside this folder (symlinked sub-folders may not lead out)."""
 
 
-@dataclass(frozen=True)
-class VideoJobResult:
-    """What happened to one video job: ``done``, ``skipped`` or ``failed``, with a reason."""
-
-    job: Job
-    status: str
-    reason: str = ""
-    video: VideoResult | None = None
+VideoJobResult = JobResult
+"""Videos and photos share one result type (kept under this name for importers)."""
 
 
 @dataclass
