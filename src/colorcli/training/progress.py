@@ -63,6 +63,33 @@ class StepUpdate:
     loss: float | None = None
 
 
+class Speedometer:
+    """Training images per second, smoothed over recent steps (host clock, no device sync)."""
+
+    def __init__(self, smoothing: float = 0.1) -> None:
+        self.smoothing = smoothing
+        self.last: float | None = None
+        self.seconds_per_image: float | None = None
+
+    def pause(self) -> None:
+        """Do not count the time until the next update (validation, loader start-up)."""
+        self.last = None
+
+    def update(self, images: int) -> float:
+        """Record a step of ``images`` images; returns the smoothed images per second."""
+        now = time.monotonic()
+        if self.last is not None and images > 0:
+            per_image = (now - self.last) / images
+            if self.seconds_per_image is None:
+                self.seconds_per_image = per_image
+            else:
+                self.seconds_per_image += self.smoothing * (per_image - self.seconds_per_image)
+        self.last = now
+        if not self.seconds_per_image:
+            return 0.0
+        return 1.0 / self.seconds_per_image
+
+
 class TrainingObserver:
     """Receives a run's events; every method is a no-op here (override what you need)."""
 
