@@ -3,7 +3,7 @@
 Usage:
     uv run python scripts/tune_hints.py runs/lite0-hints/best.pt \
         --data ../shared/datasets/photos/train --every 100 --hints 10 \
-        --spaces 0.05 0.08 0.12 --lightness 5 8 12 --priors 0.1 0.3 1.0
+        --spaces 0.15 0.25 0.4 --lightness 6 12 25 --priors 0.03 0.1 0.5
 
 Scores the guided model without spreading and with every combination, each photo given
 N hints simulated from its truth (``colorcli.evaluation.evaluate``, protocol crop256, the
@@ -31,9 +31,10 @@ def main() -> None:
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--every", type=int, default=100, help="take every N-th photo")
     parser.add_argument("--hints", type=int, nargs="+", default=[10])
-    parser.add_argument("--spaces", type=float, nargs="+", default=[0.08])
-    parser.add_argument("--lightness", type=float, nargs="+", default=[8.0])
-    parser.add_argument("--priors", type=float, nargs="+", default=[0.3])
+    shipped = HintSpread()
+    parser.add_argument("--spaces", type=float, nargs="+", default=[shipped.space])
+    parser.add_argument("--lightness", type=float, nargs="+", default=[shipped.lightness])
+    parser.add_argument("--priors", type=float, nargs="+", default=[shipped.prior])
     parser.add_argument("--temperature", type=float, default=None)
     parser.add_argument("--saturation", type=float, default=None)
     args = parser.parse_args()

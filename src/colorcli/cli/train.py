@@ -180,6 +180,7 @@ OPTIONS: dict[str, dict[str, Flag]] = {
             "At the end, write a slim inference checkpoint of the best weights here.", "PATH"
         ),
         "export_half": Flag("Store the exported weights in float16 (half the size)."),
+        "export_from": Flag("Export best.pt or last.pt (default {default})."),
     },
 }
 """Panel -> TrainConfig field -> its option's help, in ``--help`` order."""

@@ -52,6 +52,7 @@ RUN_CONTROL_FIELDS = frozenset(
         "samples",
         "export",
         "export_half",
+        "export_from",
         "device",
         "out",
     }
@@ -60,6 +61,10 @@ RUN_CONTROL_FIELDS = frozenset(
 
 SESSION_LIMITS = ("max_minutes", "max_steps")
 """Limits of one invocation: not inherited by a resumed run (give them again)."""
+
+
+EXPORT_SOURCES = ("best", "last")
+"""Which checkpoint ``--export`` writes."""
 
 
 def field_choices() -> dict[str, tuple[str, ...]]:
@@ -72,6 +77,7 @@ def field_choices() -> dict[str, tuple[str, ...]]:
         "schedule": SCHEDULES,
         "amp": AMP_MODES,
         "best_metric": BEST_METRICS,
+        "export_from": EXPORT_SOURCES,
     }
 
 
@@ -127,6 +133,8 @@ class TrainConfig:
             schedule still spans ``epochs``).
         init_from: published name or checkpoint path to initialise the weights from.
         export, export_half: write a slim inference checkpoint of the best weights at the end.
+        export_from: which weights ``export`` writes: ``best`` (best.pt, else last.pt) or
+            ``last`` (the final weights).
     """
 
     # model
@@ -184,6 +192,7 @@ class TrainConfig:
     init_from: str | None = None
     export: str | None = None
     export_half: bool = False
+    export_from: str = "best"
 
     def __post_init__(self) -> None:
         self.colors = parse_colors(self.colors)

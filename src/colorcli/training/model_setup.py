@@ -158,11 +158,20 @@ def build_model(
         assert config.init_from is not None
         notes.append(copy_matching_weights(source, model, config.init_from))
     if config.hints_only:
-        freeze = getattr(model.body, "freeze_base", None)
-        if freeze is None or not model.accepts_hints:
-            raise TrainingError(f"--hints-only: the {config.arch!r} body has no hint branch")
-        freeze()
-        model.requires_grad_(False)
-        model.body.hint_branch.requires_grad_(True)
+        apply_hints_only(model, config)
         notes.append("training the hint branch only; the rest stays as initialised")
     return model, notes
+
+
+def apply_hints_only(model: ColorModel, config: TrainConfig) -> None:
+    """``--hints-only``: freeze everything but the hint branch (new and resumed runs alike).
+
+    Raises:
+        TrainingError: the body has no hint branch.
+    """
+    freeze = getattr(model.body, "freeze_base", None)
+    if freeze is None or not model.accepts_hints:
+        raise TrainingError(f"--hints-only: the {config.arch!r} body has no hint branch")
+    freeze()
+    model.requires_grad_(False)
+    model.body.hint_branch.requires_grad_(True)

@@ -10,12 +10,13 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from colorcli.models import ColorModel
 from colorcli.training import distributed
 from colorcli.training.config import TrainConfig
 from colorcli.training.distributed import DistributedContext
 from colorcli.training.plots import loss_curve_image, sample_grid_image, save_image
+from colorcli.training.run_setup import RunParts
 from colorcli.training.state import CheckpointWriter, Progress
+from colorcli.training.step import Compute
 from colorcli.training.validation import predict_samples, validation_sums
 
 VAL_HINTS = 10
@@ -36,33 +37,29 @@ class Validator:
 
     Args:
         config: the run's settings (``samples`` pictures per grid, arch and head for titles).
-        model: the model being trained (switched to eval and back).
-        val_batches: this rank's cached val batches.
+        parts: the model being trained (switched to eval and back) and this rank's cached val
+            batches.
         checkpoints: writes best.pt and opens the run folder.
-        context, device, amp_dtype, channels_last: how the model runs.
+        context, compute: how the model runs.
     """
 
     def __init__(
         self,
         config: TrainConfig,
+        parts: RunParts,
         *,
-        model: ColorModel,
-        val_batches: list[dict[str, Tensor]],
         checkpoints: CheckpointWriter,
         context: DistributedContext,
-        device: torch.device,
-        amp_dtype: torch.dtype | None,
-        channels_last: bool,
+        compute: Compute,
     ) -> None:
+        val_batches = parts.val_batches
         self.config = config
-        self.model = model
+        self.model = parts.model
         self.val_batches = val_batches
         self.checkpoints = checkpoints
         self.folder = checkpoints.folder
         self.context = context
-        self.device = device
-        self.amp_dtype = amp_dtype
-        self.channels_last = channels_last
+        self.compute = compute
         self.grid_lightness: Tensor | None = None
         self.grid_ab: Tensor | None = None
         if context.is_main and val_batches and config.samples > 0:
@@ -104,21 +101,21 @@ class Validator:
         sums = validation_sums(
             model,
             self.val_batches,
-            device=self.device,
-            amp_dtype=self.amp_dtype,
-            channels_last=self.channels_last,
+            device=self.compute.device,
+            amp_dtype=self.compute.amp_dtype,
+            channels_last=self.compute.channels_last,
             hints=VAL_HINTS if model.accepts_hints else 0,
         )
         distributed.all_reduce_sum(sums, self.context)
         train_totals = torch.tensor(
             [progress.epoch_loss_sum, float(progress.epoch_loss_count)],
             dtype=torch.float64,
-            device=self.device,
+            device=self.compute.device,
         )
         distributed.all_reduce_sum(train_totals, self.context)
         grid_ab = None
         if self.context.is_main and self.grid_lightness is not None:
-            grid_ab = predict_samples(model, self.grid_lightness, device=self.device)
+            grid_ab = predict_samples(model, self.grid_lightness, device=self.compute.device)
         model.train()
         loss_sum, psnr_sum, cf_sum, count = (float(value) for value in sums.tolist())
         train_sum, train_count = (float(value) for value in train_totals.tolist())

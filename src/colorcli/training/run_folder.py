@@ -57,6 +57,16 @@ _TRAINING_TYPES: dict[str, type | tuple[type, ...]] = {
 """Types of the fields resuming reads (optional ones are checked when present)."""
 
 
+class _RunFile:
+    """A file of the run folder as a read-only attribute: ``folder.last`` is ``path / LAST``."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, folder: RunFolder, owner: type | None = None) -> Path:
+        return folder.path / self.name
+
+
 class RunFolder:
     """Paths and writers of one run folder (only rank 0 should write).
 
@@ -64,32 +74,15 @@ class RunFolder:
         path: the folder (created on first write).
     """
 
+    last = _RunFile(LAST)
+    best = _RunFile(BEST)
+    metrics_jsonl = _RunFile("metrics.jsonl")
+    metrics_csv = _RunFile("metrics.csv")
+    loss_curve = _RunFile("loss_curve.png")
+    config_json = _RunFile("config.json")
+
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-
-    @property
-    def last(self) -> Path:
-        return self.path / LAST
-
-    @property
-    def best(self) -> Path:
-        return self.path / BEST
-
-    @property
-    def metrics_jsonl(self) -> Path:
-        return self.path / "metrics.jsonl"
-
-    @property
-    def metrics_csv(self) -> Path:
-        return self.path / "metrics.csv"
-
-    @property
-    def loss_curve(self) -> Path:
-        return self.path / "loss_curve.png"
-
-    @property
-    def config_json(self) -> Path:
-        return self.path / "config.json"
 
     def sample_grid(self, epoch: int) -> Path:
         """``samples/epoch_003.png`` for the 1-based ``epoch``."""

@@ -20,11 +20,11 @@ from colorcli.models import ColorModel
 from colorcli.training.config import TrainConfig
 from colorcli.training.distributed import DistributedContext
 from colorcli.training.loaders import EpochSampler, load_val_batches, steps_per_epoch
-from colorcli.training.model_setup import build_model
+from colorcli.training.model_setup import apply_hints_only, build_model
 from colorcli.training.run_folder import RunFolder
 from colorcli.training.seeding import seed_everything
 from colorcli.training.state import Progress, restore_progress
-from colorcli.training.step import build_optimizer
+from colorcli.training.step import Compute, build_optimizer
 
 
 @dataclass
@@ -95,9 +95,7 @@ def prepare_run(
     *,
     folder: RunFolder,
     context: DistributedContext,
-    device: torch.device,
-    amp_dtype: torch.dtype | None,
-    channels_last: bool,
+    compute: Compute,
     resume_state: dict[str, Any] | None,
     resume_path: str | None,
 ) -> tuple[RunParts, Progress, list[str]]:
@@ -113,6 +111,7 @@ def prepare_run(
         UsageError: ``folder`` already holds a run and this is not a resume.
         TrainingError: an empty training split, or a checkpoint that does not fit the data.
     """
+    device = compute.device
     if resume_state is None and context.is_main and folder.has_run():
         raise UsageError(
             f"{folder.path} already holds a run (last.pt); pass --resume to continue "
@@ -132,14 +131,16 @@ def prepare_run(
     notes: list[str] = []
     if resume_state is not None:
         model = model_from_checkpoint(resume_state["model"], source=str(resume_path))
+        if config.hints_only:
+            apply_hints_only(model, config)
     else:
         model, notes = build_model(config, bundle.train, context=context, device=device)
     model.train()
     model = model.to(device)
-    if channels_last:
+    if compute.channels_last:
         model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     optimizer = build_optimizer(model, config, device)
-    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
+    scaler = torch.amp.GradScaler(device.type, enabled=compute.amp_dtype == torch.float16)
     sampler = EpochSampler(len(bundle.train), seed=config.seed, context=context)
     epoch_steps = steps_per_epoch(sampler, config.batch_size)
     progress = Progress(best_metric=config.best_metric)

@@ -245,35 +245,42 @@ class CheckpointWriter:
         self, model: nn.Module, progress: Progress, state: Callable[[], dict[str, Any]]
     ) -> None:
         """Write last.pt from ``state()`` (built on rank 0 only)."""
-        if not _finite_parameters(model):
-            raise self.nan_error("the weights became NaN/inf", progress)
-        if self.is_main:
-            self.open_folder()
-            self.folder.save(self.folder.last, state())
+        self._save(self.folder.last, model, progress, state)
         self.saved_step = progress.step
 
     def save_best(
         self, model: nn.Module, progress: Progress, state: Callable[[], dict[str, Any]]
     ) -> None:
         """Write best.pt from ``state()`` (built on rank 0 only)."""
+        self._save(self.folder.best, model, progress, state)
+
+    def _save(
+        self,
+        path: Path,
+        model: nn.Module,
+        progress: Progress,
+        state: Callable[[], dict[str, Any]],
+    ) -> None:
         if not _finite_parameters(model):
             raise self.nan_error("the weights became NaN/inf", progress)
         if self.is_main:
-            self.folder.save(self.folder.best, state())
+            self.open_folder()
+            self.folder.save(path, state())
 
 
 def export_weights(
-    folder: RunFolder, path: Path, *, summary: dict[str, Any], half: bool
+    folder: RunFolder, path: Path, *, summary: dict[str, Any], half: bool, source: str = "best"
 ) -> tuple[Path, str]:
-    """Write the slim inference checkpoint of the best (else last) weights to ``path``.
+    """Write the slim inference checkpoint of the best (else last) weights to ``path``;
+    ``source="last"``: of the last weights.
 
     Returns:
         ``(path, name)``: where it went and which checkpoint it came from.
     """
-    source = folder.best if folder.best.is_file() else folder.last
-    state = read_training_state(source)
-    model = model_from_checkpoint(state["model"], source=str(source))
-    summary["weights_from"] = f"{source.name} (step {state['step']})"
+    chosen = folder.best if source == "best" and folder.best.is_file() else folder.last
+    state = read_training_state(chosen)
+    model = model_from_checkpoint(state["model"], source=str(chosen))
+    summary["weights_from"] = f"{chosen.name} (step {state['step']})"
     save_checkpoint(
         path,
         checkpoint_from_model(
@@ -283,7 +290,7 @@ def export_weights(
             half=half,
         ),
     )
-    return path, source.name
+    return path, chosen.name
 
 
 def load_resume(

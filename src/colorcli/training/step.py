@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor, nn
@@ -13,6 +14,9 @@ from colorcli.models import ColorModel
 from colorcli.training.config import TrainConfig
 from colorcli.training.schedule import learning_rate
 from colorcli.training.validation import autocast
+
+if TYPE_CHECKING:
+    from colorcli.training.run_setup import RunParts
 
 HINTS_ONLY_NO_HINT = 0.1
 """--hints-only: share of images with a reference but no local hint."""
@@ -44,6 +48,30 @@ def amp_dtype(mode: str, device: torch.device) -> torch.dtype | None:
 def amp_name(dtype: torch.dtype | None) -> str:
     """``off``, ``bf16`` or ``fp16``: the name of an :func:`amp_dtype` result."""
     return {None: "off", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]
+
+
+@dataclass(frozen=True)
+class Compute:
+    """How the model runs: its device, the autocast dtype and the memory layout of inputs.
+
+    Attributes:
+        device: where the model and its batches live.
+        amp_dtype: autocast dtype, or None for full precision.
+        channels_last: feed channels-last inputs (CUDA).
+    """
+
+    device: torch.device
+    amp_dtype: torch.dtype | None
+    channels_last: bool
+
+    @classmethod
+    def for_training(cls, amp: str, device: torch.device) -> Compute:
+        """``--amp amp`` on ``device``, channels-last on CUDA (see :func:`amp_dtype`)."""
+        return cls(device, amp_dtype(amp, device), channels_last=device.type == "cuda")
+
+    @property
+    def memory_format(self) -> torch.memory_format:
+        return torch.channels_last if self.channels_last else torch.contiguous_format
 
 
 def param_groups(
@@ -144,30 +172,18 @@ def build_optimizer(
 
 
 class TrainStep:
-    """Forward and update for one batch; :attr:`updating` is True while the weights change."""
+    """Forward and update for one batch; :attr:`updating` is True while the weights change.
 
-    def __init__(
-        self,
-        config: TrainConfig,
-        *,
-        model: ColorModel,
-        forward_model: nn.Module,
-        optimizer: torch.optim.Optimizer,
-        scaler: torch.amp.GradScaler,
-        device: torch.device,
-        amp_dtype: torch.dtype | None,
-        channels_last: bool,
-        total_steps: int,
-    ) -> None:
+    Args:
+        config: the run's settings (schedule, clipping, guidance simulation).
+        parts: the model, its forward (DDP) wrapper, optimizer, scaler and step count.
+        compute: how the model runs.
+    """
+
+    def __init__(self, config: TrainConfig, parts: RunParts, compute: Compute) -> None:
         self.config = config
-        self.model = model
-        self.forward_model = forward_model
-        self.optimizer = optimizer
-        self.scaler = scaler
-        self.device = device
-        self.amp_dtype = amp_dtype
-        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        self.total_steps = total_steps
+        self.parts = parts
+        self.compute = compute
         self.updating = False
 
     def lr(self, step: int) -> float:
@@ -176,7 +192,7 @@ class TrainStep:
             step,
             schedule=self.config.schedule,
             lr=self.config.lr,
-            total_steps=self.total_steps,
+            total_steps=self.parts.total_steps,
             warmup_steps=self.config.warmup_steps,
         )
 
@@ -190,28 +206,30 @@ class TrainStep:
         Returns:
             ``(loss, images, lr)``: the scalar loss (not yet checked), ``B`` and the rate used.
         """
-        pin = self.device.type == "cuda"
-        lightness = batch["lightness"].to(self.device, non_blocking=pin)
-        ab = batch["ab"].to(self.device, non_blocking=pin)
-        lightness = lightness.contiguous(memory_format=self.memory_format)
+        parts, device = self.parts, self.compute.device
+        pin = device.type == "cuda"
+        lightness = batch["lightness"].to(device, non_blocking=pin)
+        ab = batch["ab"].to(device, non_blocking=pin)
+        lightness = lightness.contiguous(memory_format=self.compute.memory_format)
         lr = self.lr(step)
-        for group in self.optimizer.param_groups:
+        for group in parts.optimizer.param_groups:
             group["lr"] = lr * group.get("lr_scale", 1.0)
-        set_encoder_stage(self.model, self.config, step, self.total_steps)
-        guidance = simulated_guidance(self.model, self.config, step, batch["ab"], self.device)
-        with autocast(self.device, self.amp_dtype):
-            output = self.forward_model(lightness, *guidance)
-            loss = self.model.loss(output, ab)
+        set_encoder_stage(parts.model, self.config, step, parts.total_steps)
+        guidance = simulated_guidance(parts.model, self.config, step, batch["ab"], device)
+        with autocast(device, self.compute.amp_dtype):
+            output = parts.forward_model(lightness, *guidance)
+            loss = parts.model.loss(output, ab)
         return loss, int(lightness.shape[0]), lr
 
     def update(self, loss: Tensor) -> None:
         """Backward (scaled under fp16), clip if asked, and step the optimizer."""
-        self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
+        optimizer, scaler = self.parts.optimizer, self.parts.scaler
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
         if self.config.clip_grad is not None:
-            self.scaler.unscale_(self.optimizer)
-            nn.utils.clip_grad_norm_(self.model.parameters(), self.config.clip_grad)
+            scaler.unscale_(optimizer)
+            nn.utils.clip_grad_norm_(self.parts.model.parameters(), self.config.clip_grad)
         self.updating = True
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
+        scaler.step(optimizer)
+        scaler.update()
         self.updating = False

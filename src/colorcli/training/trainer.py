@@ -26,7 +26,7 @@ from colorcli.training.state import (
     run_summary,
     training_state,
 )
-from colorcli.training.step import TrainStep, amp_dtype, amp_name
+from colorcli.training.step import Compute, TrainStep, amp_name
 from colorcli.training.stopping import STOP_FINISHED, STOP_INTERRUPTED, StopRules
 
 
@@ -46,7 +46,7 @@ class Trainer:
     ) -> None:
         self.config = config
         self.context = context
-        self.device = device
+        self.compute = Compute.for_training(config.amp, device)
         self.observer = observer
         self.resume_state = resume_state
         self.resume_path = resume_path
@@ -54,8 +54,6 @@ class Trainer:
         if config.out is None:
             config.out = config.default_out()
         self.folder = RunFolder(config.out)
-        self.amp_dtype = amp_dtype(config.amp, device)
-        self.channels_last = device.type == "cuda"
         self.stops = StopRules(config, context=context, device=device)
         self.checkpoints = CheckpointWriter(self.folder, config, is_main=self.is_main)
         self.session = Session(
@@ -85,9 +83,7 @@ class Trainer:
             self.config,
             folder=self.folder,
             context=self.context,
-            device=self.device,
-            amp_dtype=self.amp_dtype,
-            channels_last=self.channels_last,
+            compute=self.compute,
             resume_state=self.resume_state,
             resume_path=self.resume_path,
         )
@@ -96,26 +92,13 @@ class Trainer:
             self.checkpoints.saved_step = self.progress.step
         self.session.device = parts.device_name
         self.session.start_step = self.progress.step
-        self.steps = TrainStep(
-            self.config,
-            model=parts.model,
-            forward_model=parts.forward_model,
-            optimizer=parts.optimizer,
-            scaler=parts.scaler,
-            device=self.device,
-            amp_dtype=self.amp_dtype,
-            channels_last=self.channels_last,
-            total_steps=parts.total_steps,
-        )
+        self.steps = TrainStep(self.config, parts, self.compute)
         self.validator = Validator(
             self.config,
-            model=parts.model,
-            val_batches=parts.val_batches,
+            parts,
             checkpoints=self.checkpoints,
             context=self.context,
-            device=self.device,
-            amp_dtype=self.amp_dtype,
-            channels_last=self.channels_last,
+            compute=self.compute,
         )
         return notes
 
@@ -138,7 +121,7 @@ class Trainer:
                 start_epoch=self.progress.epoch,
                 batch_size=config.batch_size,
                 world_size=self.context.world_size,
-                amp=amp_name(self.amp_dtype),
+                amp=amp_name(self.compute.amp_dtype),
                 resumed_from=self.resume_path,
                 notes=notes,
             )
@@ -177,9 +160,9 @@ class Trainer:
     def _epochs(self) -> str:
         """Train until the last epoch or a stop request; returns why it stopped."""
         config, parts, progress = self.config, self.parts, self.progress
-        world_size = self.context.world_size
-        pin = self.device.type == "cuda"
-        check_every_step = self.device.type == "cpu" and not self.context.enabled
+        world_size, device = self.context.world_size, self.compute.device
+        pin = device.type == "cuda"
+        check_every_step = device.type == "cpu" and not self.context.enabled
         log_every = config.log_every
         images_per_step = config.batch_size * world_size
         speedometer = Speedometer()
@@ -190,8 +173,8 @@ class Trainer:
             parts.sampler.set_epoch(progress.epoch, skip=progress.step_in_epoch * config.batch_size)
             if progress.step_in_epoch == 0:
                 progress.epoch_loss_sum, progress.epoch_loss_count = 0.0, 0
-            loss_total = torch.zeros((), dtype=torch.float64, device=self.device)
-            log_total = torch.zeros((), dtype=torch.float64, device=self.device)
+            loss_total = torch.zeros((), dtype=torch.float64, device=device)
+            log_total = torch.zeros((), dtype=torch.float64, device=device)
             log_count = 0
             loader = train_loader(
                 parts.train_dataset,
@@ -329,6 +312,7 @@ class Trainer:
             Path(self.config.export),
             summary=self._summary(stopped),
             half=self.config.export_half,
+            source=self.config.export_from,
         )
         self.observer.on_note(f"exported {source} weights to {path}")
         return path
