@@ -62,7 +62,7 @@ def main() -> None:
         rows.append(([_scaled(tile) for tile in tiles], "  ".join(f"--hint {t}" for t in texts)))
         print(name)
     labels = ["gray input", "automatic", "with hints (marked)", "original"]
-    width = sum(tile.width for tile in rows[0][0]) + 4 * 3
+    width = max(sum(tile.width for tile in tiles) for tiles, _ in rows) + 4 * 3
     sheet = Image.new("RGB", (width, LABEL + len(rows) * (HEIGHT + LABEL + 4)), "white")
     draw = ImageDraw.Draw(sheet)
     x = 0

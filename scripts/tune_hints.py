@@ -1,4 +1,4 @@
-"""Maintainers: choose how far hints spread (:class:`colorcli.guidance.HintSpread`) on training photos.
+"""Maintainers: choose how far hints spread (guidance.HintSpread) on training photos.
 
 Usage:
     uv run python scripts/tune_hints.py runs/lite0-hints/best.pt \

@@ -161,9 +161,9 @@ def pad_hints(hints: Tensor, pad_h: int, pad_w: int) -> Tensor:
     return F.pad(hints, (0, pad_w, 0, pad_h))
 
 
-SPREAD_SPACE = 0.25
+SPREAD_SPACE = 0.15
 """Hint spreading: spatial reach, as a fraction of the photo's longer side."""
-SPREAD_LIGHTNESS = 12.0
+SPREAD_LIGHTNESS = 6.0
 """Hint spreading: reach across lightness, in L units (edges stop a hint)."""
 SPREAD_PRIOR = 0.1
 """Hint spreading: weight of "keep the model's colour" against the hints' pull."""
