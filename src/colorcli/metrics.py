@@ -11,7 +11,6 @@ because their sources measured saved 8-bit images. The others work on the float 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -20,7 +19,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from colorcli.ciede2000 import ciede2000
 from colorcli.color import rgb_to_lab, rgb_to_lightness
+from colorcli.statistics import abs_mean_and_ci95, as_float64_vector, mean_and_ci95
 
 PSNR_CAP_DB: float = 100.0
 """PSNR given to identical images (and the ceiling of every PSNR value)."""
@@ -35,17 +36,6 @@ _SSIM_SIGMA = 1.5
 _SSIM_K1 = 0.01
 _SSIM_K2 = 0.03
 _AB_SCALE = 128.0
-
-# Two-sided 95% quantiles of Student's t for 1..30 degrees of freedom.
-_T975 = (
-    12.706205, 4.302653, 3.182446, 2.776445, 2.570582, 2.446912,
-    2.364624, 2.306004, 2.262157, 2.228139, 2.200985, 2.178813,
-    2.160369, 2.144787, 2.131450, 2.119905, 2.109816, 2.100922,
-    2.093024, 2.085963, 2.079614, 2.073873, 2.068658, 2.063899,
-    2.059539, 2.055529, 2.051831, 2.048407, 2.045230, 2.042272,
-)  # fmt: skip
-_Z975 = 1.959963984540054
-
 
 # --------------------------------------------------------------------------- input checks
 
@@ -253,100 +243,6 @@ def ssim_l(pred: Tensor, target: Tensor) -> Tensor:
     return _ssim_per_image(rgb_to_lightness(pred) / 100.0, rgb_to_lightness(target) / 100.0)
 
 
-# --------------------------------------------------------------------------- CIEDE2000
-
-
-def _hue_angle(a: Tensor, b: Tensor, chroma: Tensor) -> Tensor:
-    hue = torch.atan2(b, a)
-    hue = torch.where(hue < 0, hue + 2.0 * math.pi, hue)
-    return torch.where(chroma == 0, torch.zeros_like(hue), hue)  # Sharma: h = 0 for a = b = 0
-
-
-def ciede2000(lab1: Tensor, lab2: Tensor) -> Tensor:
-    """CIEDE2000 colour difference ΔE00 per pixel, with kL = kC = kH = 1.
-
-    Sharma, Wu & Dalal, "The CIEDE2000 color-difference formula: implementation notes,
-    supplementary test data, and mathematical observations", Color Res. Appl. 30(1), 2005,
-    equations (1)-(22), including the hue wrap-around rules for Δh' and h̄'.
-
-    Args:
-        lab1: CIELAB ``(*, 3, H, W)``: L in [0, 100], a and b in Lab units.
-        lab2: CIELAB of the same shape.
-
-    Returns:
-        ``(*, H, W)``, non-negative, in the dtype of the inputs.
-    """
-    for name, lab in (("lab1", lab1), ("lab2", lab2)):
-        if not isinstance(lab, Tensor):
-            raise TypeError(f"{name} must be a torch.Tensor, got {type(lab).__name__}")
-        if not lab.is_floating_point():
-            raise TypeError(f"{name} must be a floating point tensor, got {lab.dtype}")
-        if lab.dim() < 3 or lab.shape[-3] != 3:
-            raise ValueError(f"{name} must have shape (*, 3, H, W), got {tuple(lab.shape)}")
-    if lab1.shape != lab2.shape:
-        raise ValueError(
-            f"lab1 and lab2 must have the same shape, got {tuple(lab1.shape)} "
-            f"and {tuple(lab2.shape)}"
-        )
-    l1, a1, b1 = lab1.unbind(-3)
-    l2, a2, b2 = lab2.unbind(-3)
-    pow25_7 = 25.0**7
-
-    c_mean = 0.5 * (torch.hypot(a1, b1) + torch.hypot(a2, b2))
-    c_mean7 = c_mean**7
-    g = 0.5 * (1.0 - torch.sqrt(c_mean7 / (c_mean7 + pow25_7)))
-    a1p = a1 * (1.0 + g)
-    a2p = a2 * (1.0 + g)
-    c1p = torch.hypot(a1p, b1)
-    c2p = torch.hypot(a2p, b2)
-    h1p = _hue_angle(a1p, b1, c1p)
-    h2p = _hue_angle(a2p, b2, c2p)
-
-    chroma_product = c1p * c2p
-    achromatic = chroma_product == 0
-    h_diff = h2p - h1p
-    dh = torch.where(h_diff > math.pi, h_diff - 2.0 * math.pi, h_diff)
-    dh = torch.where(h_diff < -math.pi, h_diff + 2.0 * math.pi, dh)
-    dh = torch.where(achromatic, torch.zeros_like(dh), dh)
-    d_l = l2 - l1
-    d_c = c2p - c1p
-    d_h = 2.0 * torch.sqrt(chroma_product) * torch.sin(dh / 2.0)
-
-    l_bar = 0.5 * (l1 + l2)
-    c_bar = 0.5 * (c1p + c2p)
-    h_sum = h1p + h2p
-    h_bar = torch.where(
-        h_diff.abs() <= math.pi,
-        h_sum / 2.0,
-        torch.where(
-            h_sum < 2.0 * math.pi, (h_sum + 2.0 * math.pi) / 2.0, (h_sum - 2.0 * math.pi) / 2.0
-        ),
-    )
-    h_bar = torch.where(achromatic, h_sum, h_bar)
-
-    t = (
-        1.0
-        - 0.17 * torch.cos(h_bar - math.radians(30.0))
-        + 0.24 * torch.cos(2.0 * h_bar)
-        + 0.32 * torch.cos(3.0 * h_bar + math.radians(6.0))
-        - 0.20 * torch.cos(4.0 * h_bar - math.radians(63.0))
-    )
-    d_theta = math.radians(30.0) * torch.exp(-(((torch.rad2deg(h_bar) - 275.0) / 25.0) ** 2))
-    c_bar7 = c_bar**7
-    r_c = 2.0 * torch.sqrt(c_bar7 / (c_bar7 + pow25_7))
-    l_shift = (l_bar - 50.0) ** 2
-    s_l = 1.0 + 0.015 * l_shift / torch.sqrt(20.0 + l_shift)
-    s_c = 1.0 + 0.045 * c_bar
-    s_h = 1.0 + 0.015 * c_bar * t
-    r_t = -torch.sin(2.0 * d_theta) * r_c
-
-    l_term = d_l / s_l
-    c_term = d_c / s_c
-    h_term = d_h / s_h
-    squared = l_term**2 + c_term**2 + h_term**2 + r_t * c_term * h_term
-    return torch.sqrt(squared.clamp(min=0.0))
-
-
 def deltae(pred: Tensor, target: Tensor) -> Tensor:
     """Mean CIEDE2000 difference (:func:`ciede2000`) between the images in CIELAB (D65).
 
@@ -427,70 +323,9 @@ def delta_colorfulness(
     Returns:
         ΔCF ≥ 0. Lower is better.
     """
-    pred_values = _as_float64_vector(pred_cf, "pred_cf")
-    target_values = _as_float64_vector(target_cf, "target_cf")
+    pred_values = as_float64_vector(pred_cf, "pred_cf")
+    target_values = as_float64_vector(target_cf, "target_cf")
     return abs(float(pred_values.mean()) - float(target_values.mean()))
-
-
-# --------------------------------------------------------------------------- summaries
-
-
-def _as_float64_vector(values: Tensor | Sequence[float], name: str) -> Tensor:
-    if isinstance(values, Tensor):
-        vector = values.detach().to(device="cpu", dtype=torch.float64)
-    else:
-        vector = torch.as_tensor(list(values), dtype=torch.float64)
-    if vector.dim() != 1 or vector.numel() == 0:
-        raise ValueError(
-            f"{name} must be a non-empty 1-D sequence, got shape {tuple(vector.shape)}"
-        )
-    return vector
-
-
-def _t_quantile_975(dof: int) -> float:
-    if dof <= len(_T975):
-        return _T975[dof - 1]
-    # Cornish-Fisher expansion of t around the normal quantile: about 2e-6 off for dof > 30.
-    z = _Z975
-    return (
-        z
-        + (z**3 + z) / (4 * dof)
-        + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * dof**2)
-        + (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / (384 * dof**3)
-    )
-
-
-def mean_and_ci95(values: Tensor | Sequence[float]) -> tuple[float, float, float]:
-    """Mean of per-image values and its two-sided 95% confidence interval.
-
-    Interval: mean ± t·s/√n with the sample standard deviation s and Student's t quantile for
-    n − 1 degrees of freedom (about 1.96 for large n). With one value the interval is the mean.
-
-    Args:
-        values: ``(n,)`` per-image values, n ≥ 1 (a tensor on any device, or floats).
-
-    Returns:
-        ``(mean, low, high)`` as Python floats.
-
-    Raises:
-        ValueError: ``values`` is empty or not one-dimensional.
-    """
-    vector = _as_float64_vector(values, "values")
-    mean = float(vector.mean())
-    n = vector.numel()
-    if n == 1:
-        return mean, mean, mean
-    half_width = _t_quantile_975(n - 1) * float(vector.std(correction=1)) / math.sqrt(n)
-    return mean, mean - half_width, mean + half_width
-
-
-def _abs_mean_and_ci95(values: Tensor | Sequence[float]) -> tuple[float, float, float]:
-    """|mean| of signed differences, with the interval for the mean mapped through abs."""
-    mean, low, high = mean_and_ci95(values)
-    if low <= 0.0 <= high:
-        return abs(mean), 0.0, max(-low, high)
-    low_abs, high_abs = sorted((abs(low), abs(high)))
-    return abs(mean), low_abs, high_abs
 
 
 # --------------------------------------------------------------------------- registry
@@ -544,7 +379,7 @@ METRICS: dict[str, MetricSpec] = {
             False,
             "|mean CF(pred) − mean CF(target)| over the set",
             level="set",
-            summarize=_abs_mean_and_ci95,
+            summarize=abs_mean_and_ci95,
         ),
     )
 }
