@@ -18,13 +18,14 @@ import cv2
 import numpy as np
 import pytest
 from PIL import Image
-from robustness_support import gray_picture, partials_under, snapshot, tmpfs
+from robustness_support import partials_under, snapshot, tmpfs
 from typer.testing import CliRunner, Result
 
 from colorcli.checkpoint import read_checkpoint, save_checkpoint
 from colorcli.cli.app import app
 from colorcli.errors import CheckpointError
 from colorcli.imageio import read_image
+from support import gray_picture, save_noise_photos
 
 runner = CliRunner()
 
@@ -269,14 +270,7 @@ def test_checkpoint_on_a_full_disk_is_a_checkpoint_error_and_keeps_the_old_file(
 
 @pytest.fixture
 def training_photos(tmp_path: Path) -> Path:
-    root = tmp_path / "data"
-    rng = np.random.default_rng(0)
-    for split, count in (("train", 8), ("val", 4)):
-        (root / split).mkdir(parents=True)
-        for index in range(count):
-            pixels = (rng.random((24, 24, 3)) * 255).astype(np.uint8)
-            Image.fromarray(pixels).save(root / split / f"{index:02d}.png")
-    return root
+    return save_noise_photos(tmp_path / "data", train=8, val=4)
 
 
 TRAIN = ["train", "--arch", "unet", "--width", "4", "--depth", "2", "--size", "16"]
@@ -422,3 +416,34 @@ def test_mount_helper_really_mounts(tmp_path: Path) -> None:
         with pytest.raises(OSError) as read_only:
             (mount / "x").write_bytes(b"x")
         assert read_only.value.errno == errno.EROFS
+
+
+@pytest.mark.slow
+def test_a_batch_with_a_fifo_a_hostile_video_and_a_disk_full_halfway(
+    tiny_model: Path, tmp_path: Path
+) -> None:
+    """Issue 16's closing case: 200 photos, one FIFO, one AVI that crashes OpenCV's reader,
+    into a tmpfs that fills up about halfway. Every good file is done or fails for lack of
+    space, every bad one is named, and every output under its final name reads back."""
+    from test_video import uncompressed_avi
+
+    photos = _noise_folder(tmp_path / "photos", 200, 32)
+    os.mkfifo(photos / "pipe.png")
+    uncompressed_avi(photos / "raw.avi")
+    with tmpfs(tmp_path / "mnt", "420k") as mount:
+        out = mount / "out"
+        result = colorize(photos, out, tiny_model)
+        assert result.exit_code == 1, result.output
+        assert "Traceback" not in result.output
+        lines = failures(result.stderr)
+        assert any(line.startswith(f"{photos / 'pipe.png'}: ") for line in lines), lines
+        named_avi = any(line.startswith(f"{photos / 'raw.avi'}: ") for line in lines)
+        done = outputs(out)
+        assert named_avi or out / "raw.mp4" in done
+        full = [line for line in lines if line.endswith("No space left on device")]
+        assert full and len(done) >= 50, (len(done), lines[:5])
+        photos_done = [path for path in done if path.suffix == ".png"]
+        assert len(photos_done) + len(full) >= 200 - 1  # the AVI may be among the full ones
+        for path in photos_done:
+            assert read_image(path).size == (32, 32)
+        assert partials_under(mount) == []
