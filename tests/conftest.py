@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from support import gray_picture, save_tiny_checkpoint
+
 
 @pytest.fixture(autouse=True)
 def _isolated_user_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
@@ -44,6 +46,18 @@ def _torch_threads() -> Iterator[None]:
     torch.set_num_threads(_test_threads())
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def tiny_checkpoint(tmp_path: Path) -> Path:
+    """A random-weight ``unet`` small enough to run instantly (ab is non-zero)."""
+    return save_tiny_checkpoint(tmp_path / "tiny.pt")
+
+
+@pytest.fixture(name="gray_image")
+def gray_image_factory():
+    """The :func:`support.gray_picture` factory."""
+    return gray_picture
 
 
 @pytest.fixture

@@ -736,35 +736,42 @@ def test_failing_final_move_leaves_nothing(
     assert not list(tmp_path.iterdir())
 
 
-def test_disk_full_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def full(fd: int) -> None:
-        raise OSError(errno.ENOSPC, "No space left on device")
-
-    monkeypatch.setattr(imageio_writing.os, "fsync", full)
-    with pytest.raises(ImageError, match=r"out\.jpg: cannot write: No space left on device"):
-        write_image(tmp_path / "out.jpg", _rgb())
-    assert not list(tmp_path.iterdir())
+def _disk_full(fd: int) -> None:
+    raise OSError(errno.ENOSPC, "No space left on device")
 
 
-def test_failing_pillow_encoder_leaves_nothing(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def _half_an_image(self: Image.Image, fp: io.BufferedWriter, **params: object) -> None:
+    fp.write(b"half an image")
+    raise OSError("encoder error -2")
+
+
+FAILING_WRITES = {
+    "disk full": (
+        (imageio_writing.os, "fsync", _disk_full),
+        ("out.jpg", _rgb),
+        r"out\.jpg: cannot write: No space left on device",
+    ),
+    "failing pillow encoder": (
+        (Image.Image, "save", _half_an_image),
+        ("out.webp", _rgb),
+        r"out\.webp: cannot write: encoder error -2",
+    ),
+    "failing opencv encoder": (
+        (imageio_writing.cv2, "imencode", lambda *args, **kwargs: (False, None)),
+        ("out.png", _rgb16),
+        r"out\.png: OpenCV could not encode",
+    ),
+}
+
+
+@pytest.mark.parametrize("failure", FAILING_WRITES)
+def test_a_failing_write_leaves_nothing(
+    failure: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken_save(self: Image.Image, fp: io.BufferedWriter, **params: object) -> None:
-        fp.write(b"half an image")
-        raise OSError("encoder error -2")
-
-    monkeypatch.setattr(Image.Image, "save", broken_save)
-    with pytest.raises(ImageError, match=r"out\.webp: cannot write: encoder error -2"):
-        write_image(tmp_path / "out.webp", _rgb())
-    assert not list(tmp_path.iterdir())
-
-
-def test_failing_opencv_encoder_leaves_nothing(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(imageio_writing.cv2, "imencode", lambda *args, **kwargs: (False, None))
-    with pytest.raises(ImageError, match=r"out\.png: OpenCV could not encode"):
-        write_image(tmp_path / "out.png", _rgb16())
+    (target, name, replacement), (file_name, pixels), message = FAILING_WRITES[failure]
+    monkeypatch.setattr(target, name, replacement)
+    with pytest.raises(ImageError, match=message):
+        write_image(tmp_path / file_name, pixels())
     assert not list(tmp_path.iterdir())
 
 

@@ -10,12 +10,10 @@ import torch
 from PIL import Image
 from typer.testing import CliRunner
 
-from colorcli.checkpoint import checkpoint_from_model, save_checkpoint
 from colorcli.cli.app import app
 from colorcli.errors import UsageError
 from colorcli.imageio import read_image
 from colorcli.jobs import Job
-from colorcli.models import get_model
 from colorcli.sharding import (
     Shard,
     local_rank_device,
@@ -23,6 +21,7 @@ from colorcli.sharding import (
     select_shard,
     shard_from_environment,
 )
+from support import save_tiny_checkpoint
 from tolerances import assert_same_8bit
 
 runner = CliRunner()
@@ -30,13 +29,7 @@ runner = CliRunner()
 
 @pytest.fixture
 def checkpoint(tmp_path: Path) -> Path:
-    torch.manual_seed(0)
-    model = get_model("unet", width=4, depth=2)
-    with torch.no_grad():
-        model.head.conv.bias.copy_(torch.tensor([0.2, 0.3]))
-    path = tmp_path / "tiny.pt"
-    save_checkpoint(path, checkpoint_from_model(model))
-    return path
+    return save_tiny_checkpoint(tmp_path / "tiny.pt")
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from colorcli.errors import UsageError
+from colorcli.errors import ColorcliError, UsageError
 from colorcli.imageio import IMAGE_EXTENSIONS
 
 if TYPE_CHECKING:
@@ -94,6 +94,23 @@ def compare_path(output: Path) -> Path:
 def confidence_path(output: Path) -> Path:
     """Where the confidence map of ``output`` goes: ``<stem>_confidence.png`` beside it."""
     return output.with_name(f"{output.stem}{CONFIDENCE_SUFFIX}.png")
+
+
+def check_inside(output: Path, root: Path | None, error: type[ColorcliError]) -> None:
+    """Raise ``error`` when ``output``'s folder resolves outside ``root`` (a link planted there)."""
+    if root is None:
+        return
+    parent = output.parent.resolve()
+    if not parent.is_relative_to(root.resolve()):
+        raise error(f"{output}: refusing to write outside the output folder (via {parent})")
+
+
+def make_output_folder(output: Path, error: type[ColorcliError]) -> None:
+    """Create ``output``'s folder and its parents; ``error`` says why that failed."""
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as failure:
+        raise error(f"{output.parent}: cannot create folder ({failure.strerror})") from None
 
 
 def output_extension(source: Path, requested: str = "auto") -> str:

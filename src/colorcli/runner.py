@@ -43,7 +43,14 @@ from colorcli.atomic import remove_stale_partials
 from colorcli.errors import ColorcliError, ImageError, OutputExistsError
 from colorcli.hints import HINTS_SUFFIX, Hints, read_hint_image
 from colorcli.imageio import DEFAULT_MAX_PIXELS, LoadedImage, probe_size, read_image, write_image
-from colorcli.jobs import Job, JobResult, compare_path, confidence_path
+from colorcli.jobs import (
+    Job,
+    JobResult,
+    check_inside,
+    compare_path,
+    confidence_path,
+    make_output_folder,
+)
 from colorcli.pipeline import (
     Colorizer,
     ModelInput,
@@ -172,14 +179,6 @@ def default_workers(device: torch.device, cpus: int | None = None) -> int:
 def model_threads(cpus: int | None = None) -> int:
     """torch threads during a CPU run with workers: half the cores, at least one."""
     return max(1, (cpus or cpu_count()) // 2)
-
-
-def _check_inside(output: Path, root: Path | None) -> None:
-    if root is None:
-        return
-    parent = output.parent.resolve()
-    if not parent.is_relative_to(root.resolve()):
-        raise ImageError(f"{output}: refusing to write outside the output folder (via {parent})")
 
 
 class _Clock:
@@ -659,13 +658,8 @@ def _write(
     gray: np.ndarray | None = None,
 ) -> JobResult:
     try:
-        _check_inside(job.output, settings.out_root)
-        try:
-            job.output.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise ImageError(
-                f"{job.output.parent}: cannot create folder ({error.strerror})"
-            ) from None
+        check_inside(job.output, settings.out_root, ImageError)
+        make_output_folder(job.output, ImageError)
         try:
             write_image(
                 job.output,

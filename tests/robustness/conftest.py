@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from robustness_support import save_tiny_checkpoint
+
+from support import save_tiny_checkpoint
 
 
 @pytest.fixture(scope="session")

@@ -10,34 +10,10 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
-import torch
-from PIL import Image
-
-from colorcli.checkpoint import checkpoint_from_model, save_checkpoint
-from colorcli.models import get_model
 
 PARTIAL_GLOB = ".*.partial"
 """Our temporary files: ``.<name>.<8 hex>.partial`` (see :mod:`colorcli.atomic`)."""
-
-
-def save_tiny_checkpoint(path: Path) -> Path:
-    """A random-weight unet (width 4, depth 2) whose head bias makes the ab non-zero."""
-    torch.manual_seed(0)
-    model = get_model("unet", width=4, depth=2)
-    with torch.no_grad():
-        model.head.conv.bias.copy_(torch.tensor([0.2, 0.3]))
-    save_checkpoint(path, checkpoint_from_model(model, training={"note": "random weights"}))
-    return path
-
-
-def gray_picture(width: int, height: int, seed: int = 0) -> Image.Image:
-    """A smooth grayscale picture (gradient plus noise), mode L."""
-    rng = np.random.default_rng(seed)
-    ramp = np.linspace(0, 200, width)[None, :] + np.linspace(0, 50, height)[:, None]
-    pixels = np.clip(ramp + rng.normal(0, 5, (height, width)), 0, 255).astype(np.uint8)
-    return Image.fromarray(pixels, mode="L")
 
 
 def snapshot(root: Path) -> dict[Path, tuple[str, str]]:

@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 import torch
-from robustness_support import gray_picture
 from typer.testing import CliRunner
 
 from colorcli.checkpoint import (
@@ -26,6 +25,7 @@ from colorcli.checkpoint import (
 from colorcli.cli.app import app
 from colorcli.errors import CheckpointError
 from colorcli.training import read_training_state
+from support import gray_picture
 
 runner = CliRunner()
 pytestmark = pytest.mark.filterwarnings("ignore:Detected pickle protocol:UserWarning")

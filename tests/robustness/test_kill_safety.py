@@ -19,23 +19,16 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
-from robustness_support import (
-    child_env,
-    colorcli_command,
-    gray_picture,
-    partials_under,
-    snapshot,
-)
+from robustness_support import child_env, colorcli_command, partials_under, snapshot
 from typer.testing import CliRunner
 
 from colorcli.checkpoint import model_from_checkpoint
 from colorcli.cli.app import app
 from colorcli.imageio import read_image
 from colorcli.training import read_training_state
+from support import gray_picture, save_noise_photos
 
 IMAGES = 50
 KILLS = 2
@@ -188,16 +181,6 @@ def test_colorize_killed_many_times_then_rerun_loses_nothing(tmp_path: Path, tin
 TRAIN_EPOCHS = 3
 
 
-def _training_photos(root: Path) -> Path:
-    rng = np.random.default_rng(0)
-    for split, count in (("train", 48), ("val", 8)):
-        (root / split).mkdir(parents=True)
-        for index in range(count):
-            pixels = (rng.random((24, 24, 3)) * 255).astype(np.uint8)
-            Image.fromarray(pixels).save(root / split / f"{index:02d}.png")
-    return root
-
-
 def _train_args(data: Path, out: Path) -> list[str]:
     """12 steps an epoch, last.pt rewritten after every step (so kills land in saves)."""
     return [
@@ -256,7 +239,7 @@ def _alive(pid: int) -> bool:
 @pytest.mark.slow  # forks the test process: run with the slow tests, in their own process
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 def test_train_killed_mid_epoch_resumes_exactly(tmp_path: Path) -> None:
-    data = _training_photos(tmp_path / "data")
+    data = save_noise_photos(tmp_path / "data", train=48, val=8)
     run = tmp_path / "run"
     rng = random.Random(int(time.time()))
     steps, kills, partial_left = [], 0, 0
@@ -303,7 +286,7 @@ def test_train_killed_mid_epoch_resumes_exactly(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_train_subprocess_killed_mid_epoch_resumes(tmp_path: Path) -> None:
     """The same with real ``python -m colorcli train`` children (each start costs seconds)."""
-    data = _training_photos(tmp_path / "data")
+    data = save_noise_photos(tmp_path / "data", train=48, val=8)
     run = tmp_path / "run"
     rng = random.Random(int(time.time()))
     steps = []

@@ -20,7 +20,6 @@ import pytest
 from robustness_support import (
     child_env,
     colorcli_command,
-    gray_picture,
     open_descriptors,
     partials_under,
     process_rss_kib,
@@ -30,6 +29,7 @@ from colorcli.checkpoint import load_model
 from colorcli.jobs import plan_jobs
 from colorcli.pipeline import Colorizer
 from colorcli.runner import ColorizeSettings, colorize_jobs
+from support import gray_picture
 
 pytestmark = pytest.mark.skipif(
     not Path("/proc/self/fd").is_dir(), reason="needs Linux /proc to count memory and files"

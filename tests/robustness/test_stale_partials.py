@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from robustness_support import gray_picture, partials_under, save_tiny_checkpoint
+from robustness_support import partials_under
 from typer.testing import CliRunner
 
 from colorcli.atomic import (
@@ -26,6 +26,7 @@ from colorcli.checkpoint import read_checkpoint, save_checkpoint
 from colorcli.cli.app import app
 from colorcli.imageio import read_image, write_image
 from colorcli.training.run_folder import RunFolder
+from support import gray_picture, save_tiny_checkpoint
 
 runner = CliRunner()
 

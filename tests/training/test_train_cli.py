@@ -15,30 +15,11 @@ from colorcli.cli.app import app
 from colorcli.errors import UsageError
 from colorcli.models import list_models
 from colorcli.training import TrainConfig, read_training_state
+from support import tiny_run_flags
 
 runner = CliRunner()
 
-TINY = [
-    "train",
-    "--arch",
-    "tiny",
-    "--width",
-    "4",
-    "--size",
-    "16",
-    "--batch-size",
-    "4",
-    "--epochs",
-    "1",
-    "--workers",
-    "0",
-    "--device",
-    "cpu",
-    "--val-limit",
-    "4",
-    "--log-every",
-    "1",
-]
+TINY = ["train", "--arch", "tiny", "--width", "4", *tiny_run_flags(batch_size=4)]
 
 
 def test_help_lists_every_architecture_and_head():

@@ -10,6 +10,7 @@ import pytest
 import torch.distributed as dist
 
 from colorcli.training import read_training_state
+from support import tiny_run_flags
 
 
 @pytest.mark.slow  # about 30 s on 2 busy cores: three processes each import torch
@@ -34,20 +35,7 @@ def test_torchrun_two_processes_write_one_checkpoint_set(image_folder, tmp_path)
         "4",
         "--data",
         str(image_folder),
-        "--size",
-        "16",
-        "--batch-size",
-        "2",
-        "--epochs",
-        "1",
-        "--workers",
-        "0",
-        "--device",
-        "cpu",
-        "--val-limit",
-        "4",
-        "--log-every",
-        "1",
+        *tiny_run_flags(batch_size=2),
         "--out",
         str(out),
     ]

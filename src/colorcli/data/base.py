@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -44,6 +45,21 @@ def check_options(*, size: int, val_split: float, limit: int | None) -> None:
         raise UsageError(f"val_split must be in [0, 1), got {val_split!r}")
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise UsageError(f"limit must be a positive number of samples, got {limit!r}")
+
+
+def check_class_names(
+    classes: Sequence[str], known: Collection[str], *, where: Path, unknown_as: str, known_as: str
+) -> None:
+    """Refuse ``classes`` that name one not in ``known``.
+
+    Raises:
+        DataError: ``"<where>: <unknown_as> dog (<known_as>: cat, ship)"`` for an unknown name.
+    """
+    unknown = [name for name in classes if name not in known]
+    if unknown:
+        raise DataError(
+            f"{where}: {unknown_as} {', '.join(unknown)} ({known_as}: {', '.join(known)})"
+        )
 
 
 class ColorDataset(Dataset[dict[str, Tensor]]):

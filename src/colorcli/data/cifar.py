@@ -24,7 +24,13 @@ from typing import Any
 
 import numpy as np
 
-from colorcli.data.base import ColorDataset, DataInfo, DatasetBundle, check_options
+from colorcli.data.base import (
+    ColorDataset,
+    DataInfo,
+    DatasetBundle,
+    check_class_names,
+    check_options,
+)
 from colorcli.errors import DataError
 
 CIFAR10_CLASSES: tuple[str, ...] = (
@@ -232,12 +238,9 @@ def open_cifar(
     names = class_names(folder)
     keep = None
     if classes is not None:
-        unknown = [name for name in classes if name not in names]
-        if unknown:
-            raise DataError(
-                f"{folder}: unknown CIFAR-10 class {', '.join(unknown)} "
-                f"(classes: {', '.join(names)})"
-            )
+        check_class_names(
+            classes, names, where=folder, unknown_as="unknown CIFAR-10 class", known_as="classes"
+        )
         keep = np.array([names.index(name) for name in classes], dtype=np.int64)
     train_names = [name for name in TRAIN_BATCHES if (folder / name).is_file()]
     val_names = [TEST_BATCH] if (folder / TEST_BATCH).is_file() else []

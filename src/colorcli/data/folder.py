@@ -30,6 +30,7 @@ from colorcli.data.base import (
     ColorDataset,
     DataInfo,
     DatasetBundle,
+    check_class_names,
     check_options,
 )
 from colorcli.data.scan_cache import ScanCache, scan_cache_path
@@ -328,12 +329,13 @@ def open_image_folder(
     elif class_splits is not None:
         kind = "class-split-folder"
         if classes is not None:
-            missing = [name for name in classes if name not in class_splits]
-            if missing:
-                raise DataError(
-                    f"{root}: no class folder named {', '.join(missing)} "
-                    f"(class folders: {', '.join(class_splits)})"
-                )
+            check_class_names(
+                classes,
+                class_splits.keys(),
+                where=root,
+                unknown_as="no class folder named",
+                known_as="class folders",
+            )
             class_splits = {name: class_splits[name] for name in classes}
         train_files = [path for tr, _ in class_splits.values() for path in list_images(tr)]
         val_files = [path for _, va in class_splits.values() for path in list_images(va)]

@@ -17,7 +17,7 @@ import numpy as np
 from colorcli.atomic import fsync_path, short_name
 from colorcli.errors import VideoError
 from colorcli.imageio import DEFAULT_MAX_PIXELS
-from colorcli.jobs import VIDEO_OUTPUT_EXTENSIONS
+from colorcli.jobs import VIDEO_OUTPUT_EXTENSIONS, make_output_folder
 from colorcli.pipeline import Colorizer, prepare_input
 from colorcli.temporal import MAX_STRENGTH, SCENE_CUT_THRESHOLD, TemporalSmoother
 from colorcli.video.audio import _add_audio
@@ -185,10 +185,7 @@ def colorize_video(
     try:
         width, height, fps, notes = _output_geometry(info, source, max_pixels)
         fourcc = writable_fourcc(ext)
-        try:
-            output.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise VideoError(f"{output.parent}: cannot create folder ({error.strerror})") from None
+        make_output_folder(output, VideoError)
         try:
             for path in (partial, with_audio):
                 # held until the end: a later run's remove_stale_partials leaves them alone

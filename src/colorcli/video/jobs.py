@@ -12,7 +12,7 @@ from pathlib import Path
 from colorcli.atomic import remove_stale_partials
 from colorcli.errors import ColorcliError, VideoError
 from colorcli.imageio import DEFAULT_MAX_PIXELS
-from colorcli.jobs import Job, JobResult
+from colorcli.jobs import Job, JobResult, check_inside
 from colorcli.pipeline import Colorizer
 from colorcli.video.colorize import (
     DEFAULT_TEMPORAL,
@@ -70,7 +70,7 @@ def colorize_video_jobs(
         else:
             progress = None if on_progress is None else functools.partial(on_progress, job)
             try:
-                _check_inside(job.output, settings.out_root)
+                check_inside(job.output, settings.out_root, VideoError)
                 video = colorize_video(
                     job.source,
                     job.output,
@@ -96,11 +96,3 @@ def colorize_video_jobs(
             on_result(result)
     summary.seconds = time.perf_counter() - started
     return summary
-
-
-def _check_inside(output: Path, root: Path | None) -> None:
-    if root is None:
-        return
-    parent = output.parent.resolve()
-    if not parent.is_relative_to(root.resolve()):
-        raise VideoError(f"{output}: refusing to write outside the output folder (via {parent})")

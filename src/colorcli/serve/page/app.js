@@ -491,6 +491,20 @@ function crc32(bytes) {
   return (crc ^ 0xffffffff) >>> 0;
 }
 
+// The fields a local header (at 4) and a central directory entry (at 6) have in common:
+// version needed, flags, method (stored), time, date, CRC, both sizes and the name length.
+function setSharedZipFields(view, at, { time, date, crc, size, nameLength }) {
+  view.setUint16(at, 20, true);
+  view.setUint16(at + 2, 0x0800, true); // UTF-8 names
+  view.setUint16(at + 4, 0, true);
+  view.setUint16(at + 6, time, true);
+  view.setUint16(at + 8, date, true);
+  view.setUint32(at + 10, crc, true);
+  view.setUint32(at + 14, size, true);
+  view.setUint32(at + 18, size, true);
+  view.setUint16(at + 22, nameLength, true);
+}
+
 // A zip of already-compressed images: stored, not deflated (JPEG and PNG do not shrink).
 function zipStored(files) {
   const now = new Date();
@@ -503,31 +517,16 @@ function zipStored(files) {
   for (const file of files) {
     const name = encoder.encode(file.name);
     const crc = crc32(file.bytes);
+    const shared = { time, date, crc, size: file.bytes.length, nameLength: name.length };
     const local = new DataView(new ArrayBuffer(30));
     local.setUint32(0, 0x04034b50, true);
-    local.setUint16(4, 20, true);
-    local.setUint16(6, 0x0800, true); // UTF-8 names
-    local.setUint16(8, 0, true);
-    local.setUint16(10, time, true);
-    local.setUint16(12, date, true);
-    local.setUint32(14, crc, true);
-    local.setUint32(18, file.bytes.length, true);
-    local.setUint32(22, file.bytes.length, true);
-    local.setUint16(26, name.length, true);
+    setSharedZipFields(local, 4, shared);
     local.setUint16(28, 0, true);
     parts.push(local, name, file.bytes);
     const entry = new DataView(new ArrayBuffer(46));
     entry.setUint32(0, 0x02014b50, true);
     entry.setUint16(4, 20, true);
-    entry.setUint16(6, 20, true);
-    entry.setUint16(8, 0x0800, true);
-    entry.setUint16(10, 0, true);
-    entry.setUint16(12, time, true);
-    entry.setUint16(14, date, true);
-    entry.setUint32(16, crc, true);
-    entry.setUint32(20, file.bytes.length, true);
-    entry.setUint32(24, file.bytes.length, true);
-    entry.setUint16(28, name.length, true);
+    setSharedZipFields(entry, 6, shared);
     entry.setUint32(42, offset, true);
     central.push(entry, name);
     offset += 30 + name.length + file.bytes.length;
