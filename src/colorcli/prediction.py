@@ -50,9 +50,9 @@ def _spread(
     if saturation > 0:
         scaled[:, :2] /= saturation
     pull = spread_hints(ab, grid, scaled, settings) - ab
-    # over each cell and its neighbours: the join's bilinear upsampling mixes them
-    darkest = -F.max_pool2d(-F.adaptive_max_pool2d(-level, size), 3, stride=1, padding=1)
-    lightest = F.max_pool2d(F.adaptive_max_pool2d(level, size), 3, stride=1, padding=1)
+    # over each cell and 3 cells each way: the upsampling to the photo mixes neighbours
+    darkest = -F.max_pool2d(F.adaptive_max_pool2d(-level, size), 7, stride=1, padding=3)
+    lightest = F.max_pool2d(F.adaptive_max_pool2d(level, size), 7, stride=1, padding=3)
     return ab + pull * _in_gamut_share(ab, pull, (darkest, lightest), saturation)
 
 
