@@ -11,6 +11,7 @@ the summary of what was done (``interrupted`` set), never with a half-written fi
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -118,7 +119,7 @@ def colorize_paths(
         ColorcliError: the model could not be loaded (from ``colorizer()``).
     """
     events = events or Events()
-    settings.out_root = output
+    settings = dataclasses.replace(settings, out_root=output)  # the caller's stays as given
     plan = plan_jobs(
         inputs,
         output,
