@@ -28,7 +28,7 @@ def _reference_join(pixels: np.ndarray, ab: torch.Tensor, saturation: float = 1.
     lightness = rgb_to_lightness(rgb)
     small = (ab.double() * saturation).clamp(-127, 127)[None]
     upsampled = F.interpolate(small, size=pixels.shape[:2], mode="bilinear", align_corners=False)
-    colour = lab_to_rgb(torch.cat((lightness, upsampled[0])))
+    colour = lab_to_rgb(torch.cat((lightness, upsampled[0])), keep_lightness=True)
     return (colour * top).round().permute(1, 2, 0).numpy()
 
 
@@ -43,13 +43,12 @@ def _colour(height: int, width: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
 
 
-@pytest.mark.parametrize("engine", ["auto", "torch"])
 @pytest.mark.parametrize("make", [_gray, _colour], ids=["gray", "colour"])
-def test_join_matches_the_reference_maths_to_one_level(make, engine) -> None:
+def test_join_matches_the_reference_maths_to_one_level(make) -> None:
     pixels = make(37, 53)
     ab = torch.randn(2, 9, 13) * 60  # some out of gamut, some beyond the ab clamp
     expected = _reference_join(pixels, ab, saturation=1.3)
-    got = join_full_resolution(pixels, ab, saturation=1.3, engine=engine)
+    got = join_full_resolution(pixels, ab, saturation=1.3)
     assert got.shape == pixels.shape and got.dtype == np.uint8
     difference = np.abs(got.astype(np.int64) - expected)
     assert difference.max() <= 1
@@ -76,22 +75,22 @@ def test_join_keeps_the_input_lightness() -> None:
     got = join_full_resolution(pixels, torch.randn(2, 6, 6) * 20)
     lab_in = rgb_to_lab(torch.from_numpy(pixels).permute(2, 0, 1).double() / 255)
     lab_out = rgb_to_lab(torch.from_numpy(got).permute(2, 0, 1).double() / 255)
-    in_gamut = (lab_out[0] - lab_in[0]).abs() < 1.0
-    assert in_gamut.float().mean() > 0.5  # clipping out-of-gamut colours may move L
+    # out-of-gamut colours are desaturated at their L, not clipped: only rounding to 8 bits
+    # moves L (half a level of each channel, under 0.6 L units)
+    assert (lab_out[0] - lab_in[0]).abs().max() < 0.6
 
 
-@pytest.mark.parametrize("engine", ["auto", "torch"])
 @pytest.mark.parametrize("make", [_gray, _colour], ids=["gray", "colour"])
 def test_join_in_place_and_in_strips_gives_the_same_colours(
-    monkeypatch: pytest.MonkeyPatch, make, engine
+    monkeypatch: pytest.MonkeyPatch, make
 ) -> None:
     pixels = make(41, 17)
     ab = torch.randn(2, 11, 5) * 40
-    whole = join_full_resolution(pixels, ab, engine=engine)
+    whole = join_full_resolution(pixels, ab)
     monkeypatch.setattr("colorcli.color_lut.STRIP_PIXELS", 17 * 3)  # 3 rows a strip
-    strips = join_full_resolution(pixels, ab, engine=engine)
+    strips = join_full_resolution(pixels, ab)
     copy = pixels.copy()
-    same = join_full_resolution(copy, ab, out=copy, engine=engine)
+    same = join_full_resolution(copy, ab, out=copy)
     assert same is copy
     assert np.array_equal(strips, copy)
     # other strip lengths may take other SIMD tails: a value may round one level apart

@@ -97,12 +97,41 @@ def rgb_to_lab(rgb: Tensor) -> Tensor:
     return torch.stack((lightness, a, b), dim=-3)
 
 
-def lab_to_rgb(lab: Tensor, clip: bool = True) -> Tensor:
+def desaturate_into_gamut(linear: Tensor, luminance: Tensor, dim: int = -3) -> Tensor:
+    """Move out-of-gamut linear sRGB colours towards the gray of their own luminance.
+
+    Each colour ``c`` becomes ``Y + s (c - Y)`` with the largest ``s`` in [0, 1] that puts
+    every channel in [0, 1]. Y is linear in linear RGB, and the gray of luminance Y is
+    ``(Y, Y, Y)``, so CIE Y (hence CIELAB L) is kept exactly; the colour keeps its dominant
+    wavelength and loses only the chroma the gamut has no room for. Per-channel clipping,
+    the alternative, changes L (it darkens a saturated yellow and lightens a deep blue).
+
+    Args:
+        linear: linear sRGB, channels along ``dim`` (3 of them), any range.
+        luminance: relative CIE Y of the same colours, size 1 along ``dim``; clamped to
+            [0, 1].
+
+    Returns:
+        A new tensor like ``linear`` with every value in [0, 1].
+    """
+    luminance = luminance.clamp(0.0, 1.0)
+    offset = linear - luminance
+    # per channel, the share of the offset at which it reaches 1 (above) or 0 (below)
+    room = torch.where(offset > 0, 1.0 - luminance, luminance)
+    share = room / offset.abs().clamp(min=1e-12)
+    share = share.amin(dim=dim, keepdim=True).clamp_(0.0, 1.0)
+    return (luminance + share * offset).clamp_(0.0, 1.0)
+
+
+def lab_to_rgb(lab: Tensor, clip: bool = True, keep_lightness: bool = False) -> Tensor:
     """Convert CIELAB (D65) to sRGB; ab is clamped to ±``AB_LIMIT`` first.
 
     Args:
         lab: float tensor of shape ``(*, 3, H, W)``: L in [0, 100], a and b in Lab units.
         clip: clamp the result to [0, 1] (out-of-gamut colours are clipped per channel).
+        keep_lightness: bring out-of-gamut colours into [0, 1] at their own L instead
+            (:func:`desaturate_into_gamut`, as the full-resolution join does); implies
+            ``clip``.
 
     Returns:
         sRGB tensor of the same shape and dtype, in [0, 1] when ``clip``.
@@ -118,6 +147,8 @@ def lab_to_rgb(lab: Tensor, clip: bool = True) -> Tensor:
     xyz = torch.where(f > LAB_F_THRESHOLD, f**3, (f - 16.0 / 116.0) / LAB_KAPPA)
     white = torch.tensor(WHITE_D65, device=lab.device, dtype=lab.dtype).view(3, 1, 1)
     linear = _matmul_channels(xyz * white, XYZ_TO_RGB)
+    if keep_lightness:
+        return linear_to_srgb(desaturate_into_gamut(linear, xyz[..., 1:2, :, :]))
     if clip:
         return linear_to_srgb(linear)
     return torch.where(

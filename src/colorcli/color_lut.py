@@ -12,6 +12,10 @@ maths runs on planar float32 (plain vectorised loops), and the sRGB gamma of 8-b
 output is a 262,144-entry table of linear values: it agrees with the float64 formula
 to the last level on 99.9 % of pixels and is never off by more than one level. 16-bit
 output uses the exact formula. The formulas are those of :mod:`colorcli.color`.
+
+A colour outside the sRGB gamut at its pixel's L is desaturated towards the gray of that
+L (:func:`colorcli.color.desaturate_into_gamut`), never clipped per channel, so the
+output's lightness is always the input's, whatever ab a model or a hint asks for.
 """
 
 from __future__ import annotations
@@ -19,9 +23,7 @@ from __future__ import annotations
 import functools
 import warnings
 from dataclasses import dataclass
-from typing import Literal
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -34,6 +36,7 @@ from colorcli.color import (
     RGB_TO_XYZ,
     WHITE_D65,
     XYZ_TO_RGB,
+    desaturate_into_gamut,
     lab_f,
     linear_to_srgb,
     srgb_to_linear,
@@ -66,8 +69,7 @@ class _Tables:
     ``y_rgb[c, v]`` is channel c's share of CIE Y for value v; ``y_gray[v]`` and ``f_gray[v]``
     are Y and f(Y) of the gray (v, v, v); ``lightness_gray[v]`` its L; ``gamma`` maps
     ``int(linear * _GAMMA_LEVELS)`` to the 8-bit sRGB level; ``xyz_to_rgb`` is the (3, 3)
-    matrix of relative XYZ (D65 white folded in) to linear RGB, and ``xyz_to_gamma_index``
-    the same times ``_GAMMA_LEVELS``.
+    matrix of relative XYZ (D65 white folded in) to linear RGB.
     """
 
     y_rgb: Tensor
@@ -76,7 +78,6 @@ class _Tables:
     lightness_gray: Tensor
     gamma: Tensor
     xyz_to_rgb: Tensor
-    xyz_to_gamma_index: Tensor
 
 
 @functools.lru_cache(maxsize=16)
@@ -99,7 +100,6 @@ def _tables(device: torch.device, levels: int) -> _Tables:
         lightness_gray=(116.0 * f_gray - 16.0).float().to(device),
         gamma=gamma.to(torch.uint8).to(device),
         xyz_to_rgb=matrix.float().to(device),
-        xyz_to_gamma_index=(matrix * _GAMMA_LEVELS).float().to(device),
     )
 
 
@@ -208,7 +208,6 @@ def join_full_resolution(
     saturation: float = 1.0,
     device: torch.device | None = None,
     out: np.ndarray | None = None,
-    engine: Literal["auto", "torch"] = "auto",
 ) -> np.ndarray:
     """Join predicted ab to the L of the original image at full resolution.
 
@@ -219,10 +218,6 @@ def join_full_resolution(
         device: where to do the maths (CPU by default).
         out: array to write the result into (same shape and dtype as ``pixels``); may be
             ``pixels`` itself, which saves a full-size copy.
-        engine: ``"auto"`` converts 8-bit images on the CPU with OpenCV's vectorised
-            Lab -> sRGB (1.5x faster on gray input here, the same on colour input) and
-            everything else with torch on ``device``; ``"torch"`` always uses torch. Both
-            agree with the float64 maths to one level.
 
     Returns:
         Colour image ``(H, W, 3)`` of the same dtype as ``pixels`` (``out`` when given).
@@ -237,47 +232,35 @@ def join_full_resolution(
             f"out must be a C-contiguous {pixels.shape} {pixels.dtype} array, "
             f"got {out.shape} {out.dtype}"
         )
-    if engine not in ("auto", "torch"):
-        raise ValueError(f"engine must be 'auto' or 'torch', got {engine!r}")
     device = device or torch.device("cpu")
     height, width = pixels.shape[:2]
     tables = _tables(device, _levels(pixels))
     small = ab.to(device=device, dtype=torch.float32) * saturation
     small = small.clamp_(-AB_LIMIT, AB_LIMIT)
-    # 8-bit on the CPU: OpenCV's vectorised Lab -> sRGB; else torch on the device
-    with_opencv = engine == "auto" and device.type == "cpu" and pixels.dtype == np.uint8
-    if not with_opencv:
-        # Lab -> f offsets on the small grid: a/500 and b/200 are linear, so they commute
-        # with the bilinear upsampling
-        small *= torch.tensor([1 / 500, 1 / 200], device=device).view(2, 1, 1)
+    # Lab -> f offsets on the small grid: a/500 and b/200 are linear, so they commute
+    # with the bilinear upsampling
+    small *= torch.tensor([1 / 500, 1 / 200], device=device).view(2, 1, 1)
     # columns are upsampled once, rows strip by strip
     rows = _Rows.upsample(small, height, width)
     rows_per_strip = max(1, STRIP_PIXELS // width)
-    join = _join_strip_opencv if with_opencv else _join_strip
     for top in range(0, height, rows_per_strip):
         bottom = min(height, top + rows_per_strip)
         strip = _as_index_tensor(pixels[top:bottom]).to(device, non_blocking=True)
-        join(strip.view(-1, 3), rows[top:bottom], tables, out[top:bottom])
+        _join_strip(strip.view(-1, 3), rows[top:bottom], tables, out[top:bottom])
     return out
 
 
-def _join_strip_opencv(flat: Tensor, rows: _Rows, tables: _Tables, out: np.ndarray) -> None:
-    """8-bit colour of one strip on the CPU, through ``cv2.cvtColor``.
-
-    ``flat (N, 3)`` uint8 pixels and their ab rows (Lab units) into ``out (n, W, 3)``: a
-    handful of passes over the pixels instead of the ~35 of :func:`_join_strip`.
-    """
-    height, width = out.shape[:2]
-    lightness = _lightness(flat, tables).view(height, width)
-    ab = rows.offsets()  # (n, 2 * W): a then b of each row
-    # f(Z) = f(Y) - b/200 must not go below 0 (as colorcli.color.lab_to_rgb clamps it);
-    # OpenCV would carry a negative Z into the red channel of dark, strongly yellow pixels
-    b = torch.minimum(ab[:, width:], lightness.add(16.0).mul_(200.0 / 116.0))
-    lab = cv2.merge([lightness.numpy(), ab[:, :width].numpy(), b.numpy()])  # (n, W, 3)
-    del ab, b, lightness
-    rgb = cv2.cvtColor(lab, cv2.COLOR_Lab2RGB)  # float32 in [0, 1], clipped
-    del lab
-    cv2.convertScaleAbs(rgb, dst=out, alpha=255.0)  # rounds; values are >= 0 already
+def _in_gamut(xyz: Tensor, tables: _Tables) -> Tensor:
+    """Linear sRGB ``(3, N)`` in [0, 1] of relative XYZ ``(3, N)``, out-of-gamut colours
+    desaturated at their own Y (only the columns that need it are touched)."""
+    linear = torch.mm(tables.xyz_to_rgb, xyz)
+    outside = (linear.amin(dim=0) < 0.0) | (linear.amax(dim=0) > 1.0)
+    columns = outside.nonzero().view(-1)
+    if columns.numel():
+        linear[:, columns] = desaturate_into_gamut(
+            linear[:, columns], xyz[1:2, columns].clone(), dim=0
+        )
+    return linear
 
 
 def _join_strip(flat: Tensor, rows: _Rows, tables: _Tables, out: np.ndarray) -> None:
@@ -301,9 +284,10 @@ def _join_strip(flat: Tensor, rows: _Rows, tables: _Tables, out: np.ndarray) -> 
     _f_inverse(xyz[2])
     del fy, fy_rows, offsets
     target = torch.from_numpy(out).view(-1, 3)
+    linear = _in_gamut(xyz, tables)
+    del xyz
     if out.dtype == np.uint8:
-        scaled = torch.mm(tables.xyz_to_gamma_index, xyz).clamp_(0.0, _GAMMA_LEVELS - 1)
-        del xyz
+        scaled = linear.mul_(_GAMMA_LEVELS).clamp_(0.0, _GAMMA_LEVELS - 1)
         index = torch.empty((pixels, 3), dtype=torch.int32, device=flat.device)
         index.copy_(scaled.T)  # truncates toward zero: the table holds each bin's middle
         del scaled
@@ -312,6 +296,5 @@ def _join_strip(flat: Tensor, rows: _Rows, tables: _Tables, out: np.ndarray) -> 
         else:
             target.view(-1).copy_(tables.gamma.index_select(0, index.view(-1)))
     else:
-        linear = torch.mm(tables.xyz_to_rgb, xyz).clamp_(0.0, 1.0)
         levels = linear_to_srgb(linear).mul_(65535.0).round_().to(torch.int32)
         target.copy_(levels.T.cpu())

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from colorcli.color import AB_LIMIT, lab_to_rgb
+from colorcli.color import AB_LIMIT
 from colorcli.guidance import HintSpread, empty_hints, no_reference, spread_hints
 from colorcli.model_input import ModelInput
 from colorcli.models import ColorModel
@@ -40,49 +40,13 @@ def _guidance_batch(
 def _spread(
     ab: Tensor, lightness: Tensor, hints: Tensor, saturation: float, settings: HintSpread
 ) -> Tensor:
-    """:func:`spread_hints` on the prediction grid, in the units before ``saturation``,
-    each cell's pull shortened as far as needed to keep its colour in the sRGB gamut at
-    the lightest and darkest L around it (clipping a channel would change L)."""
-    size = (ab.shape[-2], ab.shape[-1])
-    level = lightness.float()
-    grid = F.adaptive_avg_pool2d(level, size)
+    """:func:`spread_hints` on the prediction grid, in the units before ``saturation``
+    (colours the gamut has no room for at a pixel's L are desaturated in the join)."""
+    grid = F.adaptive_avg_pool2d(lightness.float(), (ab.shape[-2], ab.shape[-1]))
     scaled = hints.float().clone()
     if saturation > 0:
         scaled[:, :2] /= saturation
-    pull = spread_hints(ab, grid, scaled, settings) - ab
-    # over each cell and 3 cells each way: the upsampling to the photo mixes neighbours
-    darkest = -F.max_pool2d(F.adaptive_max_pool2d(-level, size), 7, stride=1, padding=3)
-    lightest = F.max_pool2d(F.adaptive_max_pool2d(level, size), 7, stride=1, padding=3)
-    return ab + pull * _in_gamut_share(ab, pull, (darkest, lightest), saturation)
-
-
-def _in_gamut_share(
-    ab: Tensor, pull: Tensor, extremes: tuple[Tensor, Tensor], saturation: float
-) -> Tensor:
-    """Largest ``t`` in [0, 1] per cell ``(N, 1, h, w)`` with ``ab + t·pull`` (× saturation)
-    in gamut at both lightness extremes (bisection, 10 steps: t to within 0.001)."""
-
-    def fits(share: Tensor) -> Tensor:
-        colour = (ab + pull * share) * max(saturation, 0.0)
-        ok = torch.ones_like(share, dtype=torch.bool)
-        for level in extremes:
-            rgb = lab_to_rgb(torch.cat((level, colour), dim=1), clip=False)
-            ok &= ((rgb >= -_GAMUT_SLACK) & (rgb <= 1 + _GAMUT_SLACK)).all(dim=1, keepdim=True)
-        return ok
-
-    low = torch.zeros_like(ab[:, :1])
-    high = torch.ones_like(low)
-    whole = fits(high)
-    for _ in range(10):
-        middle = (low + high) / 2
-        ok = fits(middle)
-        low = torch.where(ok, middle, low)
-        high = torch.where(ok, high, middle)
-    return torch.where(whole, torch.ones_like(low), low)
-
-
-_GAMUT_SLACK = 0.002
-"""sRGB overshoot allowed when fitting a spread colour into the gamut (rounding noise)."""
+    return spread_hints(ab, grid, scaled, settings)
 
 
 @torch.inference_mode()
