@@ -98,7 +98,7 @@ def test_stream_writes_the_same_bytes_as_the_plain_path(
     # With workers the stream gives torch model_threads() (half the cores) and OpenCV one
     # thread. Other thread counts may sum floats in another order and round a value one
     # level apart, so both paths get the same counts: only the stream's structure differs.
-    monkeypatch.setattr(runner_module, "model_threads", lambda cpus=None: torch.get_num_threads())
+    monkeypatch.setattr("colorcli.workers.model_threads", lambda cpus=None: torch.get_num_threads())
     cv2_threads = cv2.getNumThreads()
     cv2.setNumThreads(1 if workers else cv2_threads)
     try:
@@ -163,7 +163,7 @@ def test_reader_never_runs_more_than_read_ahead_images_ahead(
     monkeypatch.setattr(runner_module, "read_image", counting_read)
     writing = 0
     most_writing = 0
-    real_write = runner_module._write
+    real_write = runner_module.write_photo
 
     def counting_write(*args, **kwargs):
         nonlocal writing, most_writing
@@ -177,7 +177,7 @@ def test_reader_never_runs_more_than_read_ahead_images_ahead(
             with lock:
                 writing -= 1
 
-    monkeypatch.setattr(runner_module, "_write", counting_write)
+    monkeypatch.setattr(runner_module, "write_photo", counting_write)
     settings = ColorizeSettings(batch_size=2, workers=4, read_ahead=3, write_behind=2)
     summary = colorize_jobs(_jobs(photos, tmp_path / "out"), fake, settings)
     assert summary.done == 14
@@ -191,7 +191,7 @@ def test_pixel_budget_lets_one_large_image_through_at_a_time(
     in_flight = 0
     most = 0
     lock = threading.Lock()
-    real_read, real_write = runner_module.read_image, runner_module._write
+    real_read, real_write = runner_module.read_image, runner_module.write_photo
 
     def read(path, **kwargs):
         nonlocal in_flight, most
@@ -209,7 +209,7 @@ def test_pixel_budget_lets_one_large_image_through_at_a_time(
                 in_flight -= 1
 
     monkeypatch.setattr(runner_module, "read_image", read)
-    monkeypatch.setattr(runner_module, "_write", write)
+    monkeypatch.setattr(runner_module, "write_photo", write)
     settings = ColorizeSettings(batch_size=4, workers=3, pixel_budget=1)
     summary = colorize_jobs(_jobs(folder, tmp_path / "out"), _RecordingColorizer(), settings)
     assert summary.done == 7
@@ -354,7 +354,7 @@ def test_large_images_hand_freed_memory_back(
     folder: Path, colorizer: Colorizer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     trims = 0
-    real_trim = runner_module._trim_heap
+    real_trim = runner_module.trim_heap
 
     def counting_trim() -> None:
         nonlocal trims
@@ -362,7 +362,7 @@ def test_large_images_hand_freed_memory_back(
         real_trim()
 
     monkeypatch.setattr(runner_module, "TRIM_PIXELS", 1000)
-    monkeypatch.setattr(runner_module, "_trim_heap", counting_trim)
+    monkeypatch.setattr(runner_module, "trim_heap", counting_trim)
     summary = colorize_jobs(_jobs(folder, tmp_path / "out"), colorizer, ColorizeSettings())
     assert summary.done == 7
     assert trims == 6  # every image but the 17x9 one

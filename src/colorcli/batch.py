@@ -46,6 +46,10 @@ class PathSettings(ColorizeSettings):
     """How messages name the model (e.g. ``default = lite0-photos``)."""
 
 
+_PLAN_OPTIONS = ("recursive", "follow_links", "ext", "suffix", "video_ext", "compare")
+"""The fields of :class:`PathSettings` that :func:`colorcli.jobs.plan_jobs` takes as they are."""
+
+
 @dataclass
 class Events:
     """Optional callbacks, all called from the calling thread."""
@@ -120,17 +124,8 @@ def colorize_paths(
     """
     events = events or Events()
     settings = dataclasses.replace(settings, out_root=output)  # the caller's stays as given
-    plan = plan_jobs(
-        inputs,
-        output,
-        recursive=settings.recursive,
-        ext=settings.ext,
-        suffix=settings.suffix,
-        video_ext=settings.video_ext,
-        compare=settings.compare,
-        confidence=settings.save_confidence,
-        follow_links=settings.follow_links,
-    )
+    naming = {name: getattr(settings, name) for name in _PLAN_OPTIONS}
+    plan = plan_jobs(inputs, output, confidence=settings.save_confidence, **naming)
     summary = Summary(ignored=plan.ignored, passed_over=plan.passed_over)
     planned = len(plan.jobs)
     shard = settings.shard

@@ -252,3 +252,22 @@ def read_hint_image(path: str | Path) -> np.ndarray:
 def parse_hints(texts: Sequence[str]) -> list[HintPoint]:
     """Every ``--hint`` text parsed (raises HintError at the first bad one)."""
     return [parse_hint(text) for text in texts]
+
+
+def hints_path(source: Path) -> Path:
+    """The scribble-hint image a photo may have beside it: ``<stem>.hints.png``."""
+    return source.with_name(f"{source.stem}{HINTS_SUFFIX}")
+
+
+def hints_for(source: Path, shared: Hints | None) -> Hints | None:
+    """The run's hints plus ``<stem>.hints.png`` beside ``source`` when there is one.
+
+    Raises:
+        HintError: the hint image cannot be read (names the file and the reason).
+    """
+    scribble = hints_path(source)
+    if not scribble.is_file():
+        return shared
+    image = read_hint_image(scribble)
+    base = shared or Hints()
+    return Hints(points=list(base.points), image=image, reference=base.reference)

@@ -20,12 +20,7 @@ keep the process alive after that.
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import functools
 import os
-import queue
-import sys
 import threading
 import time
 from collections import deque
@@ -33,31 +28,47 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-import cv2
-import numpy as np
 import torch
 
 from colorcli.atomic import remove_stale_partials
-from colorcli.errors import ColorcliError, ImageError, OutputExistsError
-from colorcli.hints import HINTS_SUFFIX, Hints, read_hint_image
-from colorcli.imageio import DEFAULT_MAX_PIXELS, LoadedImage, probe_size, read_image, write_image
-from colorcli.jobs import (
-    Job,
-    JobResult,
-    check_inside,
-    compare_path,
-    confidence_path,
-    make_output_folder,
+from colorcli.errors import ColorcliError
+from colorcli.hints import Hints, hints_for
+from colorcli.imageio import DEFAULT_MAX_PIXELS, LoadedImage, probe_size, read_image
+from colorcli.jobs import Job, JobResult
+from colorcli.photo_outputs import (
+    compare_target,
+    confidence_target,
+    first_page_note,
+    gray_view,
+    write_confidence,
+    write_photo,
 )
-from colorcli.pipeline import (
-    Colorizer,
-    ModelInput,
-    confidence_to_image,
-    join_full_resolution,
-    prepare_input,
+from colorcli.pipeline import Colorizer, ModelInput, confidence_to_image, prepare_input
+from colorcli.workers import (
+    Clock,
+    DaemonPool,
+    InlinePool,
+    cpu_count,
+    default_workers,
+    model_threads,
+    thread_settings,
+    trim_heap,
 )
+
+__all__ = [
+    "CANCEL_WAIT",
+    "STAGES",
+    "ColorizeSettings",
+    "JobResult",
+    "RunInterrupted",
+    "RunSummary",
+    "colorize_jobs",
+    "cpu_count",
+    "default_workers",
+    "model_threads",
+]
 
 BATCH_PIXEL_BUDGET = 48_000_000
 """A batch is flushed early once its full-size images hold this many pixels (bounds memory)."""
@@ -73,8 +84,6 @@ CANCEL_WAIT = 2.0
 
 STAGES = ("read", "prepare", "model", "join", "write")
 """Stages timed in :attr:`RunSummary.stage_seconds`."""
-
-_T = TypeVar("_T")
 
 
 @dataclass
@@ -132,69 +141,6 @@ class ColorizeSettings:
     """Pixels of all images in flight at most (one image always goes through)."""
 
 
-def _compare_target(job: Job, settings: ColorizeSettings) -> Path | None:
-    """Where ``job``'s side-by-side goes: as planned, else beside the output if asked for."""
-    if job.compare is not None:
-        return job.compare
-    return compare_path(job.output) if settings.compare else None
-
-
-def _confidence_target(job: Job, settings: ColorizeSettings) -> Path | None:
-    if job.confidence is not None:
-        return job.confidence
-    return confidence_path(job.output) if settings.save_confidence else None
-
-
-def _extra_targets(job: Job, settings: ColorizeSettings) -> tuple[Path | None, Path | None]:
-    """Side-by-side and confidence map asked for in ``settings`` but not planned."""
-    return _compare_target(job, settings), _confidence_target(job, settings)
-
-
-def side_by_side(left: np.ndarray, right: np.ndarray) -> np.ndarray:
-    """Input | output, ``(H, 2W, 3)``, same dtype."""
-    return np.concatenate((left, right), axis=1)
-
-
-def cpu_count() -> int:
-    """CPUs this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
-
-
-def default_workers(device: torch.device, cpus: int | None = None) -> int:
-    """Worker threads for a run on ``device``: one per core (at most 16 on CPU, 32 on GPU).
-
-    On CPU the model's torch threads are set to half the cores for the run (see
-    :func:`model_threads`): a light model leaves most of the work to the workers, a heavy
-    one keeps half the machine, and the two never oversubscribe it by more than half.
-    """
-    cpus = cpus or cpu_count()
-    if device.type == "cpu":
-        return max(1, min(16, cpus))
-    return max(2, min(32, cpus - 1))
-
-
-def model_threads(cpus: int | None = None) -> int:
-    """torch threads during a CPU run with workers: half the cores, at least one."""
-    return max(1, (cpus or cpu_count()) // 2)
-
-
-class _Clock:
-    """Wall and thread-CPU time since the last :meth:`lap`."""
-
-    def __init__(self) -> None:
-        self.wall = time.perf_counter()
-        self.cpu = time.thread_time()
-
-    def lap(self) -> tuple[float, float]:
-        wall, cpu = time.perf_counter(), time.thread_time()
-        elapsed = (wall - self.wall, cpu - self.cpu)
-        self.wall, self.cpu = wall, cpu
-        return elapsed
-
-
 @dataclass(eq=False)
 class _Loaded:
     """An image read and prepared by a worker, waiting for the model."""
@@ -222,72 +168,6 @@ class _Written:
     """(wall, cpu) seconds."""
 
 
-class _Inline:
-    """Runs submitted work at once in the calling thread (``workers=0``)."""
-
-    def submit(self, fn: Callable[..., _T], /, *args: object) -> Future[_T]:
-        future: Future[_T] = Future()
-        future.set_result(fn(*args))
-        return future
-
-    def shutdown(self, *, cancel_futures: bool = False, timeout: float | None = None) -> None:
-        del cancel_futures, timeout
-
-
-_Task = tuple["Future[Any]", Callable[..., Any], tuple[Any, ...]]
-
-
-class _DaemonPool:
-    """A fixed set of daemon worker threads running submitted calls in order.
-
-    Unlike ``ThreadPoolExecutor``, whose threads the interpreter joins at exit, a thread
-    stuck in a system call here cannot hang the end of the process; shutdown waits at
-    most ``timeout`` seconds.
-    """
-
-    def __init__(self, workers: int, name: str) -> None:
-        self._tasks: queue.SimpleQueue[_Task | None] = queue.SimpleQueue()
-        self._threads = [
-            threading.Thread(target=self._work, name=f"{name}_{index}", daemon=True)
-            for index in range(workers)
-        ]
-        for thread in self._threads:
-            thread.start()
-
-    def submit(self, fn: Callable[..., _T], /, *args: object) -> Future[_T]:
-        future: Future[_T] = Future()
-        self._tasks.put((future, fn, args))
-        return future
-
-    def _work(self) -> None:
-        while (task := self._tasks.get()) is not None:
-            future, fn, args = task
-            if not future.set_running_or_notify_cancel():
-                continue
-            try:
-                result = fn(*args)
-            except BaseException as error:  # handed to the caller through the future
-                future.set_exception(error)
-            else:
-                future.set_result(result)
-
-    def shutdown(self, *, cancel_futures: bool = False, timeout: float | None = None) -> None:
-        """Stop the threads once the queue is done (or cancelled); wait up to ``timeout``."""
-        if cancel_futures:
-            while True:
-                try:
-                    task = self._tasks.get_nowait()
-                except queue.Empty:
-                    break
-                if task is not None:
-                    task[0].cancel()
-        for _ in self._threads:
-            self._tasks.put(None)
-        deadline = None if timeout is None else time.monotonic() + timeout
-        for thread in self._threads:
-            thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
-
-
 def _model_input(item: _Loaded) -> ModelInput:
     if item.model_input is None:
         raise RuntimeError(f"{item.job.source}: the model already ran on this image")
@@ -306,7 +186,7 @@ class _Run:
         colorizer: Colorizer,
         settings: ColorizeSettings,
         on_result: Callable[[JobResult], None] | None,
-        executor: _DaemonPool | _Inline,
+        executor: DaemonPool | InlinePool,
         workers: int,
     ) -> None:
         self.colorizer = colorizer
@@ -409,7 +289,7 @@ class _Run:
 
     def flush(self, batch: list[_Loaded]) -> None:
         """Run the model on ``batch`` and queue each image's join and write."""
-        clock = _Clock()
+        clock = Clock()
         try:
             abs_ = self.colorizer.predict(
                 [_model_input(item) for item in batch], confidence=self.settings.save_confidence
@@ -471,7 +351,7 @@ class _Run:
         try:
             if self.stop.is_set():
                 return JobResult(job, "failed", f"{job.source}: interrupted")
-            clock = _Clock()
+            clock = Clock()
             try:
                 image = read_image(job.source, max_pixels=self.settings.max_pixels)
             except ColorcliError as error:
@@ -497,9 +377,9 @@ class _Run:
         try:
             if self.stop.is_set():
                 return _Written(JobResult(job, "failed", f"{job.source}: interrupted"))
-            clock = _Clock()
-            compare = _compare_target(job, self.settings)
-            gray = _gray_view(image.pixels) if compare is not None else None
+            clock = Clock()
+            compare = compare_target(job, self.settings.compare)
+            gray = gray_view(image.pixels) if compare is not None else None
             # in place: the input is not needed any more, and a full-size copy is saved
             confidence = None
             if ab.shape[0] == 3:  # ab, then the model's confidence
@@ -509,65 +389,25 @@ class _Run:
             join_time = clock.lap()
             if self.stop.is_set():
                 return _Written(JobResult(job, "failed", f"{job.source}: interrupted"))
-            result = _write(job, image, colour, self.settings, compare, gray)
+            result = write_photo(
+                job,
+                image,
+                colour,
+                overwrite=self.settings.overwrite,
+                out_root=self.settings.out_root,
+                compare=compare,
+                gray=gray,
+            )
             if confidence is not None and result.status == "done":
-                result = _write_confidence(job, confidence, self.settings)
+                result = write_confidence(job, confidence, overwrite=self.settings.overwrite)
             if result.status == "done" and image.pages > 1:
-                result = JobResult(job, "done", _first_page_note(image.pages))
+                result = JobResult(job, "done", first_page_note(image.pages))
             del colour, gray
             if item.pixels >= TRIM_PIXELS:
-                _trim_heap()
+                trim_heap()
             return _Written(result, join_time, clock.lap())
         except Exception as error:  # a bug or an exhausted resource: this file fails alone
             return _Written(_unexpected(job, error))
-
-
-@functools.lru_cache(maxsize=1)
-def _malloc_trim() -> Callable[[int], int] | None:
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        trim = ctypes.CDLL(None).malloc_trim  # glibc only
-    except (OSError, AttributeError):
-        return None
-    trim.argtypes = [ctypes.c_size_t]
-    trim.restype = ctypes.c_int
-    return trim  # type: ignore[no-any-return]
-
-
-def _trim_heap() -> None:
-    """Return freed heap memory to the system (glibc), so the peak stays flat over a run.
-
-    Large images pass through blocks that glibc serves from each thread's heap (Pillow's
-    16 MB image blocks, arrays under its mmap threshold); freed, they stay resident, and
-    over hundreds of 4000 px images the peak crept up by 70-120 MB before this.
-    """
-    trim = _malloc_trim()
-    if trim is not None:
-        trim(0)
-
-
-@contextlib.contextmanager
-def _thread_settings(device: torch.device, workers: int) -> Iterator[None]:
-    """Share the cores between workers and torch for the run; restore the settings after.
-
-    OpenCV's own thread pool is turned off (workers already run in parallel); on CPU
-    torch gets :func:`model_threads` (its setting is process-wide: the joins in the
-    workers use it too).
-    """
-    if workers == 0:
-        yield
-        return
-    torch_threads = torch.get_num_threads()
-    cv2_threads = cv2.getNumThreads()
-    try:
-        cv2.setNumThreads(1)
-        if device.type == "cpu":
-            torch.set_num_threads(model_threads())
-        yield
-    finally:
-        cv2.setNumThreads(cv2_threads)
-        torch.set_num_threads(torch_threads)
 
 
 def colorize_jobs(
@@ -597,13 +437,13 @@ def colorize_jobs(
         for job in jobs
         for path in (
             *job.outputs,
-            _compare_target(job, settings),
-            _confidence_target(job, settings),
+            compare_target(job, settings.compare),
+            confidence_target(job, settings.save_confidence),
         )
         if path is not None
     )
-    with _thread_settings(colorizer.device, workers):
-        executor = _DaemonPool(workers, "colorcli") if workers else _Inline()
+    with thread_settings(colorizer.device, workers):
+        executor = DaemonPool(workers, "colorcli") if workers else InlinePool()
         run = _Run(colorizer, settings, on_result, executor, workers)
         try:
             run.run(jobs)
@@ -617,80 +457,3 @@ def colorize_jobs(
         executor.shutdown()
     run.summary.seconds = time.perf_counter() - started
     return run.summary
-
-
-def hints_path(source: Path) -> Path:
-    """The scribble-hint image a photo may have beside it: ``<stem>.hints.png``."""
-    return source.with_name(f"{source.stem}{HINTS_SUFFIX}")
-
-
-def hints_for(source: Path, shared: Hints | None) -> Hints | None:
-    """The run's hints plus ``<stem>.hints.png`` beside ``source`` when there is one.
-
-    Raises:
-        HintError: the hint image cannot be read (names the file and the reason).
-    """
-    scribble = hints_path(source)
-    if not scribble.is_file():
-        return shared
-    image = read_hint_image(scribble)
-    base = shared or Hints()
-    return Hints(points=list(base.points), image=image, reference=base.reference)
-
-
-def _write_confidence(job: Job, confidence: np.ndarray, settings: ColorizeSettings) -> JobResult:
-    path = job.confidence or confidence_path(job.output)
-    try:
-        write_image(
-            path, np.repeat(confidence[:, :, None], 3, axis=2), overwrite=settings.overwrite
-        )
-    except ColorcliError as error:
-        return JobResult(job, "failed", f"{path}: confidence map not written: {error}")
-    return JobResult(job, "done")
-
-
-def _write(
-    job: Job,
-    image: LoadedImage,
-    colour: np.ndarray,
-    settings: ColorizeSettings,
-    compare: Path | None = None,
-    gray: np.ndarray | None = None,
-) -> JobResult:
-    try:
-        check_inside(job.output, settings.out_root, ImageError)
-        make_output_folder(job.output, ImageError)
-        try:
-            write_image(
-                job.output,
-                colour,
-                alpha=image.alpha,
-                icc_profile=image.icc_profile,
-                exif=image.exif,
-                overwrite=settings.overwrite,
-            )
-        except OutputExistsError:
-            # another run wrote it since the plan (two runs into one folder): not a failure
-            return JobResult(job, "skipped", "output exists (written meanwhile by another run)")
-        if compare is not None:
-            write_image(
-                compare,
-                side_by_side(gray if gray is not None else _gray_view(image.pixels), colour),
-                overwrite=settings.overwrite,
-            )
-    except ColorcliError as error:
-        return JobResult(job, "failed", str(error))
-    return JobResult(job, "done")
-
-
-def _first_page_note(pages: int) -> str:
-    """Why a done multi-page file is not all done (said in the summary)."""
-    return (
-        f"{pages} pages or frames: only the first was colourized "
-        "(save each page as its own file to colourize them all)"
-    )
-
-
-def _gray_view(pixels: np.ndarray) -> np.ndarray:
-    """The input as the model saw it: its L with zero ab (computed in strips, no float copy)."""
-    return join_full_resolution(pixels, torch.zeros(2, 1, 1))

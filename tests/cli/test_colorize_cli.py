@@ -24,6 +24,16 @@ def run(*args: str | Path):
     return runner.invoke(app, ["colorize", *map(str, args)])
 
 
+@pytest.fixture
+def run_tiny(photo_folder: Path, tiny_checkpoint: Path, tmp_path: Path):
+    """``colorize`` over the photo folder into ``tmp_path/out`` with the tiny model, plus flags."""
+
+    def run_with(*extra: str):
+        return run(photo_folder, "-o", tmp_path / "out", "--model", tiny_checkpoint, *extra)
+
+    return run_with
+
+
 def _is_colour(path: Path) -> bool:
     pixels = np.asarray(Image.open(path).convert("RGB")).astype(int)
     return bool(np.abs(pixels[..., 0] - pixels[..., 2]).max() > 2)
@@ -44,12 +54,8 @@ def test_folder_is_colourized_same_names_and_sizes(
         assert _is_colour(out / name)
 
 
-def test_device_and_model_are_said(
-    photo_folder: Path, tiny_checkpoint: Path, tmp_path: Path
-) -> None:
-    result = run(
-        photo_folder, "-o", tmp_path / "out", "--model", tiny_checkpoint, "--device", "cpu"
-    )
+def test_device_and_model_are_said(tiny_checkpoint: Path, run_tiny) -> None:
+    result = run_tiny("--device", "cpu")
     assert result.exit_code == 0
     assert "device cpu" in result.stderr
     assert f"model {tiny_checkpoint} (unet)" in " ".join(result.stderr.split())
@@ -62,12 +68,8 @@ def test_the_default_model_is_named(photo_folder: Path, tmp_path: Path) -> None:
     assert f"model default = {default_model_name()} (" in said
 
 
-def test_absent_device_is_a_clear_error(
-    photo_folder: Path, tiny_checkpoint: Path, tmp_path: Path
-) -> None:
-    result = run(
-        photo_folder, "-o", tmp_path / "out", "--model", tiny_checkpoint, "--device", "cuda:7"
-    )
+def test_absent_device_is_a_clear_error(run_tiny) -> None:
+    result = run_tiny("--device", "cuda:7")
     if result.exit_code == 0:
         pytest.skip("this machine has 8 CUDA devices")
     assert result.exit_code == 1
@@ -157,12 +159,10 @@ def test_missing_input_is_a_usage_error(tiny_checkpoint: Path, tmp_path: Path) -
     assert f"Error: input {tmp_path / 'nope'} does not exist" in result.stderr
 
 
-def test_non_image_files_are_ignored(
-    photo_folder: Path, tiny_checkpoint: Path, tmp_path: Path
-) -> None:
+def test_non_image_files_are_ignored(photo_folder: Path, run_tiny) -> None:
     (photo_folder / "notes.txt").write_text("grandma's album")
     (photo_folder / "Thumbs.db").write_bytes(b"\0" * 10)
-    result = run(photo_folder, "-o", tmp_path / "out", "--model", tiny_checkpoint)
+    result = run_tiny()
     assert result.exit_code == 0
     assert "3 done, 0 failed, 2 non-image file(s) ignored" in result.stdout
 
@@ -208,25 +208,21 @@ def test_bad_files_fail_alone(
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root can read files without permission")
-def test_unreadable_file_fails_alone(
-    photo_folder: Path, tiny_checkpoint: Path, tmp_path: Path, gray_image
-) -> None:
+def test_unreadable_file_fails_alone(photo_folder: Path, gray_image, run_tiny) -> None:
     locked = photo_folder / "locked.png"
     gray_image(8, 8).save(locked)
     locked.chmod(0)
     try:
-        result = run(photo_folder, "-o", tmp_path / "out", "--model", tiny_checkpoint)
+        result = run_tiny()
     finally:
         locked.chmod(0o644)
     assert result.exit_code == 1
     assert "locked.png" in result.stderr
 
 
-def test_dangling_link_fails_alone(
-    photo_folder: Path, tiny_checkpoint: Path, tmp_path: Path
-) -> None:
+def test_dangling_link_fails_alone(photo_folder: Path, tmp_path: Path, run_tiny) -> None:
     (photo_folder / "gone.jpg").symlink_to(tmp_path / "deleted.jpg")
-    result = run(photo_folder, "-o", tmp_path / "out", "--model", tiny_checkpoint)
+    result = run_tiny()
     assert result.exit_code == 1
     assert "3 done, 1 failed" in result.stdout
     assert "gone.jpg" in result.stderr
@@ -323,37 +319,29 @@ def test_unknown_ext_is_a_parse_error(
     assert result.exit_code == 2
 
 
-def test_large_image_keeps_its_size(tiny_checkpoint: Path, tmp_path: Path) -> None:
-    """3000×2000: the model sees 32 px; the join keeps every pixel."""
-    Image.new("L", (3000, 2000), 90).save(tmp_path / "big.png")
+@pytest.mark.parametrize(
+    ("mode", "fill", "width", "height"),
+    [
+        ("L", 90, 3000, 2000),
+        # 108 MP: only L and the output are full size, so memory does not scale with the model
+        pytest.param("1", 1, 12000, 9000, marks=pytest.mark.slow, id="108MP"),
+    ],
+)
+def test_large_image_keeps_its_size(
+    mode: str, fill: int, width: int, height: int, tiny_checkpoint: Path, tmp_path: Path
+) -> None:
+    """The model sees 32 px; the join keeps every pixel."""
+    Image.new(mode, (width, height), fill).save(tmp_path / "big.png")
     result = run(
         tmp_path / "big.png", "-o", tmp_path / "out", "--model", tiny_checkpoint, "--size", "32"
     )
     assert result.exit_code == 0, result.output
     with Image.open(tmp_path / "out" / "big.png") as output:
-        assert output.size == (3000, 2000)
+        assert output.size == (width, height)
 
 
-@pytest.mark.slow
-def test_large_image_memory_does_not_scale_with_the_model(
-    tiny_checkpoint: Path, tmp_path: Path
-) -> None:
-    """12000×9000 (108 MP): only L and the output are full size; the model sees 32 px."""
-    Image.new("1", (12000, 9000), 1).save(tmp_path / "huge.png")
-    result = run(
-        tmp_path / "huge.png", "-o", tmp_path / "out", "--model", tiny_checkpoint, "--size", "32"
-    )
-    assert result.exit_code == 0, result.output
-    with Image.open(tmp_path / "out" / "huge.png") as output:
-        assert output.size == (12000, 9000)
-
-
-def test_temperature_for_a_regression_model_is_one_clear_error(
-    photo_folder: Path, tiny_checkpoint: Path, tmp_path: Path
-) -> None:
-    result = run(
-        photo_folder, "-o", tmp_path / "out", "--model", tiny_checkpoint, "--temperature", "0.3"
-    )
+def test_temperature_for_a_regression_model_is_one_clear_error(tmp_path: Path, run_tiny) -> None:
+    result = run_tiny("--temperature", "0.3")
     assert result.exit_code == 1
     assert result.stderr.strip() == (
         "Error: this unet model regresses ab: a temperature applies only to models that "

@@ -105,20 +105,20 @@ def test_a_closed_stdout_does_not_fail_the_run(
 def test_an_output_written_meanwhile_by_another_run_is_a_skip(
     photo_folder, tiny_checkpoint, tmp_path, monkeypatch
 ):
-    from colorcli import runner as runner_module
+    from colorcli import photo_outputs
     from colorcli.checkpoint import load_model
     from colorcli.pipeline import Colorizer
 
     out = tmp_path / "out"
     plan = plan_jobs([photo_folder], out)
-    real_write = runner_module.write_image
+    real_write = photo_outputs.write_like
 
-    def racing_write(path, pixels, **options):
+    def racing_write(path, pixels, source, **options):
         if Path(path).name == "b.png":  # the other run got there first
             write_image(path, pixels)
-        return real_write(path, pixels, **options)
+        return real_write(path, pixels, source, **options)
 
-    monkeypatch.setattr(runner_module, "write_image", racing_write)
+    monkeypatch.setattr(photo_outputs, "write_like", racing_write)
     colorizer = Colorizer(load_model(tiny_checkpoint), size=32)
     summary = colorize_jobs(plan.jobs, colorizer, ColorizeSettings(out_root=out, workers=0))
     assert summary.done == 2 and not summary.failed

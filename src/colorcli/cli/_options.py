@@ -1,4 +1,4 @@
-"""Options shared by ``colorize`` and ``eval``: the model's inference settings."""
+"""Options shared by the commands: the model's inference settings, optional values."""
 
 from __future__ import annotations
 
@@ -10,6 +10,11 @@ from typing import Any
 import typer
 
 from colorcli.errors import UnknownDeviceError, UnknownModelError, UsageError
+
+
+def unset(*flags: str, help: str, **extra: Any) -> Any:
+    """An option that is None (or ``[]`` for a list) unless given; no ``[default]`` shown."""
+    return typer.Option(None, *flags, help=help, show_default=False, **extra)
 
 
 def between(low: float, high: float) -> Callable[[float | None], float | None]:

@@ -7,16 +7,9 @@ from enum import Enum
 from pathlib import Path
 
 import typer
+from rich import progress as bars
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+from rich.progress import Progress, TaskID
 
 from colorcli.batch import Events, PathSettings, Summary, colorize_paths
 from colorcli.checkpoint import load_model
@@ -69,13 +62,11 @@ def colorize_command(
     output: Path = typer.Option(
         ..., "--output", "-o", help="Folder for the results (created if missing)."
     ),
-    model: str = typer.Option(
-        None,
+    model: str = _options.unset(
         "--model",
         "-m",
         help="Published model name or checkpoint path (default: the default model of "
         "colorcli models list).",
-        show_default=False,
     ),
     device: str = typer.Option("auto", "--device", "-d", help="auto, cpu, cuda, cuda:N or mps."),
     size: int | None = _options.size_option(),
@@ -117,51 +108,41 @@ def colorize_command(
         callback=_options.between(0.0, 0.95),
         help="Video: smooth colour over frames, weight of the past, 0-0.95 (0 = off).",
     ),
-    shard: str = typer.Option(
-        None,
+    shard: str = _options.unset(
         "--shard",
         help="Do only part K of N (K/N, 1-based) of the sorted inputs, for N machines or GPUs "
         "writing one output tree; auto reads torchrun's RANK/WORLD_SIZE or a Slurm array's "
         "task id.",
-        show_default=False,
     ),
-    workers: int = typer.Option(
-        None,
+    workers: int = _options.unset(
         "--workers",
         min=0,
         help="Threads that decode, join and encode (default: from the CPU count); 0 runs "
         "everything in one thread.",
-        show_default=False,
     ),
     compile_model: bool = typer.Option(
         False, "--compile", help="Run the model through torch.compile (slow start, faster GPU)."
     ),
-    hint: list[str] = typer.Option(
-        [],
+    hint: list[str] | None = _options.unset(
         "--hint",
         metavar="X,Y=COLOUR",
         help=(
             "A colour at a point: pixels of the input (120,340=#c0392b) or fractions "
             "(0.52,0.20=red); hex, rgb(…) or CSS names; repeatable. Guided models (default)."
         ),
-        show_default=False,
     ),
-    hints_image: Path | None = typer.Option(
-        None,
+    hints_image: Path | None = _options.unset(
         "--hints",
         metavar="FILE",
         help=(
             "Scribble hints: an image with colour strokes on a transparent layer (any size, "
             "scaled to the photo). A <stem>.hints.png beside a photo is picked up by itself."
         ),
-        show_default=False,
     ),
-    reference: Path | None = typer.Option(
-        None,
+    reference: Path | None = _options.unset(
         "--reference",
         metavar="FILE",
         help="A colour photo whose colours to follow (e.g. of the same street).",
-        show_default=False,
     ),
     save_confidence: bool = typer.Option(
         False,
@@ -188,7 +169,7 @@ def colorize_command(
             temporal=temporal,
             shard=chosen_shard,
             model_label=label,
-            hints=_guidance(hint, hints_image, reference, max_pixels),
+            hints=_guidance(hint or [], hints_image, reference, max_pixels),
             save_confidence=save_confidence,
             overwrite=overwrite,
             skip_color=skip_color,
@@ -226,12 +207,12 @@ def colorize_command(
 
 def _progress_bar(quiet: bool) -> Progress:
     return Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
+        bars.TextColumn("[progress.description]{task.description}"),
+        bars.BarColumn(),
+        bars.MofNCompleteColumn(),
+        bars.TextColumn("{task.fields[rate]}"),
+        bars.TimeElapsedColumn(),
+        bars.TimeRemainingColumn(),
         console=err_console,
         disable=quiet,
         transient=False,

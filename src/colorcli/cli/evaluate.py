@@ -59,26 +59,20 @@ def _protocol_callback(value: str) -> str:
 
 
 def eval_command(
-    models: list[str] = typer.Option(
-        None,
+    models: list[str] = _options.unset(
         "--model",
         "-m",
         help="Model name or checkpoint path; repeat to compare (default: the default model).",
-        show_default=False,
     ),
-    data: Path = typer.Option(
-        None,
+    data: Path = _options.unset(
         "--data",
         help="Folder of colour photos, searched recursively (default: the built-in samples).",
-        show_default=False,
     ),
-    metrics: list[MetricName] = typer.Option(
-        None,
+    metrics: list[MetricName] = _options.unset(
         "--metric",
         metavar="NAME",
         help=f"Metric to score: {', '.join(METRICS)}; repeat for several (default: "
         f"{' '.join(DEFAULT_METRICS)}).",
-        show_default=False,
     ),
     protocol: str = typer.Option(
         DEFAULT_PROTOCOL,
@@ -100,27 +94,21 @@ def eval_command(
     json_output: bool = typer.Option(
         False, "--json", help="Print the results as JSON on stdout instead of a table."
     ),
-    per_image: Path = typer.Option(
-        None,
+    per_image: Path = _options.unset(
         "--per-image",
         help="Also write one CSV row per image and model (gray included) to this file.",
-        show_default=False,
     ),
-    samples: Path = typer.Option(
-        None,
+    samples: Path = _options.unset(
         "--samples",
         help="Also write a gray | models | original PNG grid per image into this folder.",
-        show_default=False,
     ),
-    hints: str | None = typer.Option(
-        None,
+    hints: str | None = _options.unset(
         "--hints",
         metavar="N,N,...",
         help=(
             "Guided models: also score with N colour hints per photo simulated from its "
             "truth (the same points for every model), e.g. 0,1,5,10,20."
         ),
-        show_default=False,
     ),
     own_reference: bool = typer.Option(
         False,

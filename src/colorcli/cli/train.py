@@ -18,6 +18,7 @@ from typing import Any, get_args
 
 import typer
 
+from colorcli.cli import _options
 from colorcli.cli._report import console, err_console, reported_errors
 from colorcli.errors import UsageError
 from colorcli.models import list_models
@@ -273,13 +274,11 @@ def train_command(
         "stopped.",
         rich_help_panel=RUN,
     ),
-    config: Path | None = typer.Option(
-        None,
+    config: Path | None = _options.unset(
         "--config",
         metavar="FILE.toml",
         help="Read settings from a TOML file (keys as the flags: batch_size = 64); flags win.",
         rich_help_panel=RUN,
-        show_default=False,
     ),
     **settings: Any,
 ) -> None:

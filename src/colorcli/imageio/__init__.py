@@ -28,7 +28,7 @@ from colorcli.imageio.reading import (
     read_image,
     read_image_bytes,
 )
-from colorcli.imageio.writing import write_image
+from colorcli.imageio.writing import write_image, write_like
 
 __all__ = [
     "ALPHA_MODES",
@@ -44,4 +44,5 @@ __all__ = [
     "read_image",
     "read_image_bytes",
     "write_image",
+    "write_like",
 ]

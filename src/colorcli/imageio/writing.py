@@ -32,12 +32,27 @@ from colorcli.imageio.metadata import (
     _rgb_profile_or_none,
     _write_png_with_metadata,
 )
+from colorcli.imageio.reading import LoadedImage
 
 __all__ = ["write_image"]
 
 _PNG_COMPRESS_LEVEL = 4  # zlib level: most of level 6's size at a fraction of its time
 _WEBP_MAX_SIDE = 16_383
 _COMPOSITE_ROWS = 512
+
+
+def write_like(
+    path: str | Path, pixels: np.ndarray, source: LoadedImage, *, overwrite: bool = False
+) -> None:
+    """:func:`write_image` with ``source``'s alpha, ICC profile and EXIF (a photo's output)."""
+    write_image(
+        path,
+        pixels,
+        alpha=source.alpha,
+        icc_profile=source.icc_profile,
+        exif=source.exif,
+        overwrite=overwrite,
+    )
 
 
 def write_image(

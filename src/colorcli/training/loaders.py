@@ -8,6 +8,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from colorcli.training.config import TrainConfig
 from colorcli.training.distributed import DistributedContext
 from colorcli.training.seeding import loader_generator, seed_worker
 
@@ -76,18 +77,18 @@ def steps_per_epoch(sampler: EpochSampler, batch_size: int) -> int:
 def train_loader(
     dataset: Dataset[dict[str, Tensor]],
     sampler: EpochSampler,
+    config: TrainConfig,
     *,
-    batch_size: int,
-    workers: int,
-    seed: int,
     epoch: int,
     pin_memory: bool = False,
 ) -> DataLoader[dict[str, Tensor]]:
-    """A DataLoader over ``sampler``'s current epoch (create one per epoch; cheap).
+    """A DataLoader over ``sampler``'s current epoch (create one per epoch; cheap), with
+    ``config``'s batch size, loader workers and seed.
 
     Worker seeds come from a generator seeded by (seed, epoch), not from the global RNG,
     so creating the loader does not disturb the model's random stream.
     """
+    batch_size, workers = config.batch_size, config.workers
     return DataLoader(
         dataset,
         batch_size=batch_size,
@@ -96,7 +97,7 @@ def train_loader(
         drop_last=sampler.per_rank >= batch_size,
         pin_memory=pin_memory,
         worker_init_fn=seed_worker if workers else None,
-        generator=loader_generator(seed, epoch),
+        generator=loader_generator(config.seed, epoch),
         persistent_workers=False,
         prefetch_factor=4 if workers else None,
     )

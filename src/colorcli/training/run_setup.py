@@ -92,14 +92,15 @@ def _open_data(config: TrainConfig) -> DatasetBundle:
 
 def prepare_run(
     config: TrainConfig,
-    *,
     folder: RunFolder,
     context: DistributedContext,
     compute: Compute,
-    resume_state: dict[str, Any] | None,
-    resume_path: str | None,
+    resume: tuple[dict[str, Any] | None, str | None],
 ) -> tuple[RunParts, Progress, list[str]]:
     """Seed, open the data, build or restore the model and optimizer, cache the val batches.
+
+    ``resume`` is ``(training state, its path)`` of the run being continued, or ``(None,
+    None)`` for a new run.
 
     The order is part of the contract: a resumed run restores the RNG at the same point of
     set-up as the original run reached it, so that both draw the same numbers afterwards.
@@ -112,6 +113,7 @@ def prepare_run(
         TrainingError: an empty training split, or a checkpoint that does not fit the data.
     """
     device = compute.device
+    resume_state, resume_path = resume
     if resume_state is None and context.is_main and folder.has_run():
         raise UsageError(
             f"{folder.path} already holds a run (last.pt); pass --resume to continue "

@@ -79,13 +79,9 @@ class Trainer:
 
     def _setup(self) -> list[str]:
         """Build the run's parts and restore its counters; returns notes for people."""
+        resume = (self.resume_state, self.resume_path)
         self.parts, self.progress, notes = prepare_run(
-            self.config,
-            folder=self.folder,
-            context=self.context,
-            compute=self.compute,
-            resume_state=self.resume_state,
-            resume_path=self.resume_path,
+            self.config, self.folder, self.context, self.compute, resume
         )
         parts = self.parts
         if self.resume_state is not None:
@@ -177,13 +173,7 @@ class Trainer:
             log_total = torch.zeros((), dtype=torch.float64, device=device)
             log_count = 0
             loader = train_loader(
-                parts.train_dataset,
-                parts.sampler,
-                batch_size=config.batch_size,
-                workers=config.workers,
-                seed=config.seed,
-                epoch=progress.epoch,
-                pin_memory=pin,
+                parts.train_dataset, parts.sampler, config, epoch=progress.epoch, pin_memory=pin
             )
             for batch in loader:
                 if progress.step_in_epoch >= parts.steps_per_epoch:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from colorcli.atomic import remove_stale_partials
 from colorcli.errors import ColorcliError, VideoError
@@ -32,6 +34,15 @@ class VideoSettings:
     max_pixels: int = DEFAULT_MAX_PIXELS
     out_root: Path | None = None
     """Outputs must resolve inside this folder (symlinked sub-folders may not lead out)."""
+
+    def options(self) -> dict[str, Any]:
+        """The keyword arguments of :func:`colorize_video` these settings give (all but
+        ``out_root``)."""
+        return {
+            option.name: getattr(self, option.name)
+            for option in dataclasses.fields(self)
+            if option.name != "out_root"
+        }
 
 
 VideoJobResult = JobResult
@@ -72,15 +83,7 @@ def colorize_video_jobs(
             try:
                 check_inside(job.output, settings.out_root, VideoError)
                 video = colorize_video(
-                    job.source,
-                    job.output,
-                    colorizer,
-                    temporal=settings.temporal,
-                    batch_size=settings.batch_size,
-                    overwrite=settings.overwrite,
-                    audio=settings.audio,
-                    max_pixels=settings.max_pixels,
-                    on_progress=progress,
+                    job.source, job.output, colorizer, on_progress=progress, **settings.options()
                 )
             except ColorcliError as error:
                 result = VideoJobResult(job, "failed", str(error))
