@@ -70,9 +70,18 @@ def test_zero_ab_keeps_a_gray_image_gray_and_its_l() -> None:
     assert np.array_equal(got[..., 0], got[..., 1]) and np.array_equal(got[..., 1], got[..., 2])
 
 
-def test_join_keeps_the_input_lightness() -> None:
+@pytest.mark.parametrize("depth", [np.uint8, np.uint16])
+def test_zero_ab_gives_exact_grays_of_a_colour_image(depth) -> None:
+    # the gray baseline of evaluation: R = G = B to the bit, whatever the float rounding
+    pixels = _colour(40, 50).astype(depth) * (257 if depth == np.uint16 else 1)
+    got = join_full_resolution(pixels, torch.zeros(2, 1, 1))
+    assert np.array_equal(got[..., 0], got[..., 1]) and np.array_equal(got[..., 1], got[..., 2])
+
+
+@pytest.mark.parametrize("scale", [20.0, 120.0])
+def test_join_keeps_the_input_lightness_however_saturated_the_colour(scale: float) -> None:
     pixels = _colour(24, 24)
-    got = join_full_resolution(pixels, torch.randn(2, 6, 6) * 20)
+    got = join_full_resolution(pixels, torch.randn(2, 6, 6) * scale, saturation=1.5)
     lab_in = rgb_to_lab(torch.from_numpy(pixels).permute(2, 0, 1).double() / 255)
     lab_out = rgb_to_lab(torch.from_numpy(got).permute(2, 0, 1).double() / 255)
     # out-of-gamut colours are desaturated at their L, not clipped: only rounding to 8 bits

@@ -66,14 +66,15 @@ def check_pixels(pixels: np.ndarray) -> None:
 class _Tables:
     """Lookup tables of one input depth on one device (built once, shared by all threads).
 
-    ``y_rgb[c, v]`` is channel c's share of CIE Y for value v; ``y_gray[v]`` and ``f_gray[v]``
-    are Y and f(Y) of the gray (v, v, v); ``lightness_gray[v]`` its L; ``gamma`` maps
+    ``y_rgb[c, v]`` is channel c's share of CIE Y for value v; ``f_gray[v]`` is f(Y)
+    of the gray (v, v, v); ``lightness_gray[v]`` its L; ``gamma`` maps
     ``int(linear * _GAMMA_LEVELS)`` to the 8-bit sRGB level; ``xyz_to_rgb`` is the (3, 3)
-    matrix of relative XYZ (D65 white folded in) to linear RGB.
+    matrix of relative XYZ (D65 white folded in) to linear RGB, its rows scaled to sum to
+    exactly 1 (the white point of :data:`WHITE_D65` and the one implied by the primaries
+    differ in the fifth digit).
     """
 
     y_rgb: Tensor
-    y_gray: Tensor
     f_gray: Tensor
     lightness_gray: Tensor
     gamma: Tensor
@@ -93,9 +94,9 @@ def _tables(device: torch.device, levels: int) -> _Tables:
     middles = (torch.arange(_GAMMA_LEVELS, dtype=torch.float64) + 0.5) / _GAMMA_LEVELS
     gamma = (linear_to_srgb(middles) * 255.0).round_()
     matrix = torch.tensor(XYZ_TO_RGB, dtype=torch.float64) * torch.tensor(WHITE_D65)
+    matrix /= matrix.sum(dim=1, keepdim=True)
     return _Tables(
         y_rgb=y_rgb.float().to(device),
-        y_gray=y_gray.float().to(device),
         f_gray=f_gray.float().to(device),
         lightness_gray=(116.0 * f_gray - 16.0).float().to(device),
         gamma=gamma.to(torch.uint8).to(device),
@@ -251,9 +252,16 @@ def join_full_resolution(
 
 
 def _in_gamut(xyz: Tensor, tables: _Tables) -> Tensor:
-    """Linear sRGB ``(3, N)`` in [0, 1] of relative XYZ ``(3, N)``, out-of-gamut colours
-    desaturated at their own Y (only the columns that need it are touched)."""
-    linear = torch.mm(tables.xyz_to_rgb, xyz)
+    """Linear sRGB ``(3, N)`` in [0, 1] of relative XYZ ``(3, N)`` (X and Z rows are
+    overwritten), out-of-gamut colours desaturated at their own Y (only the columns that
+    need it are touched).
+
+    Computed as ``Y + M[:, (0, 2)] (X - Y, Z - Y)``: the gray of luminance Y is (Y, Y, Y)
+    to the bit, so zero ab gives R = G = B whatever the float rounding of the matrix.
+    """
+    luminance = xyz[1:2]
+    xyz[0::2] -= luminance
+    linear = torch.addmm(luminance, tables.xyz_to_rgb[:, 0::2], xyz[0::2])
     outside = (linear.amin(dim=0) < 0.0) | (linear.amax(dim=0) > 1.0)
     columns = outside.nonzero().view(-1)
     if columns.numel():
@@ -268,14 +276,11 @@ def _join_strip(flat: Tensor, rows: _Rows, tables: _Tables, out: np.ndarray) -> 
     pixels = flat.shape[0]
     xyz = torch.empty((3, pixels), device=flat.device)  # planar: every op is a plain loop
     if _is_gray(flat):
-        index = flat[:, 0].to(torch.int32)
-        torch.index_select(tables.y_gray, 0, index, out=xyz[1])
-        fy = tables.f_gray.index_select(0, index)
-        del index
+        fy = tables.f_gray.index_select(0, flat[:, 0].to(torch.int32))
     else:
-        y, fy = _y_and_f(flat, tables)
-        xyz[1] = y
-        del y
+        fy = _y_and_f(flat, tables)[1]
+    # Y from f(Y) as X and Z are (not from the table): zero ab then gives X = Y = Z exactly
+    _f_inverse(xyz[1].copy_(fy))
     offsets = rows.offsets()  # (n, 2 * W): a/500 then b/200 of each row
     width = offsets.shape[1] // 2
     fy_rows = fy.view(-1, width)
