@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms, ImageFile, ImageOps, JpegImagePlugin
 
-from colorcli.errors import ImageError, UsageError
+from colorcli.errors import ImageError, OutputExistsError, UsageError
 from colorcli.imageio import (
     DEFAULT_MAX_PIXELS,
     IMAGE_EXTENSIONS,
@@ -27,6 +27,7 @@ from colorcli.imageio import (
     probe_size,
     read_image,
     read_image_bytes,
+    write_gray_image,
     write_image,
 )
 from colorcli.imageio import writing as imageio_writing
@@ -930,3 +931,22 @@ def test_read_image_bytes_matches_read_image(tmp_path: Path) -> None:
 
 def test_pillow_limit_is_raised_not_lowered() -> None:
     assert Image.MAX_IMAGE_PIXELS is None or Image.MAX_IMAGE_PIXELS >= DEFAULT_MAX_PIXELS
+
+
+@pytest.mark.parametrize("suffix", [".png", ".tif", ".jpg", ".bmp", ".webp"])
+def test_gray_images_are_written_with_one_channel_where_the_format_has_one(
+    tmp_path: Path, suffix: str
+) -> None:
+    gray = np.tile(np.arange(0, 240, 30, dtype=np.uint8), (H, 1))
+    path = tmp_path / f"map{suffix}"
+    write_gray_image(path, gray)
+    with Image.open(path) as written:
+        assert written.size == (W, H)
+        assert written.mode == ("RGB" if suffix == ".webp" else "L")  # WebP holds no gray
+        back = np.asarray(written.convert("L")).astype(int)
+    assert np.abs(back - gray).max() <= (0 if suffix in (".png", ".tif", ".bmp") else 8)
+    with pytest.raises(OutputExistsError):
+        write_gray_image(path, gray)
+    with pytest.raises(ValueError, match=r"\(H, W\) uint8"):
+        write_gray_image(tmp_path / "bad.png", np.zeros((H, W, 3), np.uint8))
+    assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]

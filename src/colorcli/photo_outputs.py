@@ -13,7 +13,7 @@ import torch
 
 from colorcli.color_lut import join_full_resolution
 from colorcli.errors import ColorcliError, ImageError, OutputExistsError
-from colorcli.imageio import LoadedImage, write_image, write_like
+from colorcli.imageio import LoadedImage, write_gray_image, write_image, write_like
 from colorcli.jobs import (
     Job,
     JobResult,
@@ -86,7 +86,7 @@ def write_confidence(job: Job, confidence: np.ndarray, *, overwrite: bool) -> Jo
     """Write the ``(H, W)`` uint8 confidence map beside the output (or where planned)."""
     path = job.confidence or confidence_path(job.output)
     try:
-        write_image(path, np.repeat(confidence[:, :, None], 3, axis=2), overwrite=overwrite)
+        write_gray_image(path, confidence, overwrite=overwrite)
     except ColorcliError as error:
         return JobResult(job, "failed", f"{path}: confidence map not written: {error}")
     return JobResult(job, "done")

@@ -56,6 +56,7 @@ def test_hints_and_confidence_maps(photos: Path, guided_checkpoint: Path, tmp_pa
         assert Image.open(out / f"{stem}.png").size == (60, 40)
         confidence = Image.open(out / f"{stem}_confidence.png")
         assert confidence.size == (60, 40)
+        assert confidence.mode == "L"  # a grayscale PNG: one channel
 
 
 def test_lightness_is_the_inputs_whatever_the_hint(

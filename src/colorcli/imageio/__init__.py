@@ -28,7 +28,7 @@ from colorcli.imageio.reading import (
     read_image,
     read_image_bytes,
 )
-from colorcli.imageio.writing import write_image, write_like
+from colorcli.imageio.writing import write_gray_image, write_image, write_like
 
 __all__ = [
     "ALPHA_MODES",
@@ -43,6 +43,7 @@ __all__ = [
     "probe_size",
     "read_image",
     "read_image_bytes",
+    "write_gray_image",
     "write_image",
     "write_like",
 ]

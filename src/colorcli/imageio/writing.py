@@ -100,15 +100,7 @@ def write_image(
     """
     path = Path(path)
     _check_pixels(pixels, alpha, quality)
-    fmt = _SUFFIX_TO_FORMAT.get(path.suffix.lower())
-    if fmt is None:
-        suffixes = ", ".join(sorted(_SUFFIX_TO_FORMAT))
-        raise ImageError(
-            f"{path}: cannot write {path.suffix or 'files without a suffix'!r}; "
-            f"use one of {suffixes}"
-        )
-    if not overwrite and os.path.lexists(path):
-        raise OutputExistsError(f"{path}: already exists")
+    fmt = _target_format(path, overwrite)
     if fmt == "webp" and max(pixels.shape[:2]) > _WEBP_MAX_SIDE:
         raise ImageError(
             f"{path}: WebP cannot hold {pixels.shape[1]}x{pixels.shape[0]} "
@@ -132,6 +124,54 @@ def write_image(
         encode = _pillow_encoder(pixels, alpha, icc, exif, fmt, quality)
     height, width = pixels.shape[:2]
     _write_atomically(path, encode, overwrite=overwrite, size=(width, height))
+
+
+def write_gray_image(path: str | Path, gray: np.ndarray, *, overwrite: bool = False) -> None:
+    """Write ``gray`` ``(H, W)`` uint8 as an 8-bit grayscale file (one channel), atomically
+    and never clobbering unless ``overwrite``, as :func:`write_image` does.
+
+    Raises:
+        OutputExistsError, ImageError: as :func:`write_image`.
+        ValueError: ``gray`` is not a non-empty ``(H, W)`` uint8 array.
+    """
+    path = Path(path)
+    if not isinstance(gray, np.ndarray) or gray.ndim != 2 or gray.dtype != np.uint8:
+        raise ValueError(f"gray must be a (H, W) uint8 array, got {getattr(gray, 'shape', gray)}")
+    if not gray.size:
+        raise ValueError(f"gray must not be empty, got shape {gray.shape}")
+    fmt = _target_format(path, overwrite)
+    if fmt == "webp":  # Pillow's WebP encoder takes RGB only
+        return write_image(path, np.repeat(gray[:, :, None], 3, axis=2), overwrite=overwrite)
+    params = {"format": _PILLOW_FORMATS[fmt]}
+
+    def encode(file: IO[bytes]) -> None:
+        with Image.fromarray(np.ascontiguousarray(gray), mode="L") as im:
+            im.save(file, **params)
+
+    _write_atomically(path, encode, overwrite=overwrite, size=(gray.shape[1], gray.shape[0]))
+    return None
+
+
+_PILLOW_FORMATS = {"jpg": "JPEG", "png": "PNG", "webp": "WEBP", "tif": "TIFF", "bmp": "BMP"}
+
+
+def _target_format(path: Path, overwrite: bool) -> str:
+    """The format to write ``path`` in, from its suffix.
+
+    Raises:
+        ImageError: the suffix is not one we write.
+        OutputExistsError: ``path`` exists and not ``overwrite``.
+    """
+    fmt = _SUFFIX_TO_FORMAT.get(path.suffix.lower())
+    if fmt is None:
+        suffixes = ", ".join(sorted(_SUFFIX_TO_FORMAT))
+        raise ImageError(
+            f"{path}: cannot write {path.suffix or 'files without a suffix'!r}; "
+            f"use one of {suffixes}"
+        )
+    if not overwrite and os.path.lexists(path):
+        raise OutputExistsError(f"{path}: already exists")
+    return fmt
 
 
 def _check_pixels(pixels: np.ndarray, alpha: np.ndarray | None, quality: int) -> None:
