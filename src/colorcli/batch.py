@@ -119,7 +119,7 @@ def colorize_paths(
 
     Raises:
         UsageError: no inputs found, an unsafe output folder, or options the model
-            cannot honour (hints without a guided model, confidence without colour classes).
+            cannot honour (hints without a guided model, hints or confidence for videos).
         ColorcliError: the model could not be loaded (from ``colorizer()``).
     """
     events = events or Events()
@@ -164,11 +164,6 @@ def _check_options(model: Colorizer, settings: PathSettings, *, has_videos: bool
         raise UsageError(
             f"model {label} takes no colour hints or reference; "
             "use a guided model (--model lite0-guided)"
-        )
-    if settings.save_confidence and not model.model.is_classifier:
-        raise UsageError(
-            f"--save-confidence: model {label} regresses ab and has no per-pixel "
-            "confidence; use a colour-class model (default, vivid)"
         )
     if has_videos and (settings.hints or settings.save_confidence):
         raise UsageError("--hint, --hints, --reference and --save-confidence apply to photos")

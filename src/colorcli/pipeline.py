@@ -234,8 +234,9 @@ class Colorizer:
     def confidence_map(self, pixels: np.ndarray, hints: Hints | None = None) -> np.ndarray:
         """Per-pixel confidence of the model on ``pixels``, full size ``(H, W)`` uint8 (255 = sure).
 
-        Raises:
-            ModelError: a regression model (no colour distribution to be sure of).
+        Colour-class models: 1 − the normalised entropy of their colour distribution;
+        regression models: agreement with their prediction for the mirrored photo
+        (:func:`colorcli.prediction.mirror_confidence`).
         """
         result = self.predict([self.prepare(pixels, hints)], confidence=True)[0]
         return confidence_to_image(result[2], pixels.shape[:2])

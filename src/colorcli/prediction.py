@@ -49,6 +49,37 @@ def _spread(
     return spread_hints(ab, grid, scaled, settings)
 
 
+MIRROR_SCALE = 10.0
+"""ab distance (Lab units) at which a regression model's mirror confidence is 1/e."""
+
+
+def mirror_confidence(
+    model: ColorModel,
+    lightness: Tensor,
+    ab: Tensor,
+    hints: Tensor | None = None,
+    reference: Tensor | None = None,
+) -> Tensor:
+    """Confidence ``(N, 1, h, w)`` in (0, 1] of a regression model, which predicts no
+    distribution: how well its ab agrees with its own ab for the mirrored photo.
+
+    A photo and its mirror image have the same colours, so the two predictions estimate
+    the same truth; by the triangle inequality their distance ``d`` is at most the sum of
+    their errors, so where they disagree at least one is wrong by ``d / 2`` or more. Where
+    they agree the model is consistent (not necessarily right). ``exp(-d / MIRROR_SCALE)``:
+    1 for agreement, 0.37 at 10 ab units apart (a clearly different colour), near 0
+    beyond 30. Costs one more forward pass.
+
+    Args:
+        lightness: the batch the model saw, ``(N, 1, H, W)``; ``ab`` its decoded output
+            ``(N, 2, h, w)``; ``hints`` ``(N, C, H, W)`` and ``reference`` as it saw them.
+    """
+    mirrored_hints = None if hints is None else hints.flip(-1)
+    twin = model.decode(model(lightness.flip(-1), mirrored_hints, reference)).flip(-1)
+    distance = (ab.float() - twin.float()).norm(dim=1, keepdim=True)
+    return torch.exp(-distance / MIRROR_SCALE)
+
+
 @torch.inference_mode()
 def predict_ab(
     model: ColorModel,
@@ -64,7 +95,8 @@ def predict_ab(
     """Run the model on a batch; return each image's ab ``(2, h, w)`` (its content only, CPU).
 
     With ``confidence`` each result is ``(3, h, w)``: ab, then the model's per-pixel
-    confidence in [0, 1] (:meth:`ColorModel.confidence`). Inputs carrying hints or a
+    confidence in [0, 1]: :meth:`ColorModel.confidence` for colour-class models,
+    :func:`mirror_confidence` for regression ones. Inputs carrying hints or a
     reference are run with them (guided models only; others raise ModelError).
 
     Args:
@@ -97,15 +129,18 @@ def predict_ab(
         if with_guidance or confidence:
             output = model(batch, hints, reference)
             ab = model.decode(output)
+            if confidence:
+                if model.is_classifier:
+                    maps = model.confidence(output)
+                else:
+                    maps = mirror_confidence(model, batch, ab, hints, reference)
+                maps = F.interpolate(
+                    maps, size=batch.shape[-2:], mode="bilinear", align_corners=False
+                )
             if spread is not None and hints is not None:
                 ab = _spread(ab.float(), batch, hints, saturation, spread)
             if ab.shape[-2:] != batch.shape[-2:]:
                 ab = F.interpolate(ab, size=batch.shape[-2:], mode="bilinear", align_corners=False)
-            if confidence:
-                maps = model.confidence(output)
-                maps = F.interpolate(
-                    maps, size=batch.shape[-2:], mode="bilinear", align_corners=False
-                )
         else:
             ab = (forward or model.predict_ab)(batch)
     ab = ab.float().clamp_(-AB_LIMIT, AB_LIMIT).cpu()

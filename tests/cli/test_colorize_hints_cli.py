@@ -126,5 +126,7 @@ def test_hints_need_a_guided_model(photos: Path, tmp_path: Path) -> None:
     result = run(photos, "-o", tmp_path / "out", "--model", path, "--hint", "1,1=red")
     assert result.exit_code != 0
     assert "takes no colour hints" in result.stderr
+    # a regression model has a confidence map too: agreement with its mirrored prediction
     result = run(photos, "-o", tmp_path / "out2", "--model", path, "--save-confidence")
-    assert "no per-pixel confidence" in result.stderr
+    assert result.exit_code == 0, result.output
+    assert Image.open(tmp_path / "out2" / "a_confidence.png").mode == "L"

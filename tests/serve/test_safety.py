@@ -152,6 +152,18 @@ def test_a_client_that_leaves_while_queued_has_its_job_dropped(make_server) -> N
         return predict(*args, **kwargs)
 
     server.service._served.predict = counting_predict  # type: ignore[method-assign]
+    reservations = 0
+    both_reserved = threading.Event()
+    reserve = server.jobs.reserve
+
+    def counting_reserve() -> None:
+        nonlocal reservations
+        reserve()
+        reservations += 1
+        if reservations == 2:
+            both_reserved.set()
+
+    server.jobs.reserve = counting_reserve  # type: ignore[method-assign]
     content_type, body = multipart(files={"image": ("photo.png", PHOTO)})
     with ThreadPoolExecutor(1) as pool:
         first = pool.submit(post_form, server.port, image=PHOTO)
@@ -162,11 +174,10 @@ def test_a_client_that_leaves_while_queued_has_its_job_dropped(make_server) -> N
                 f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
                 + body
             )
-            # its job is queued behind the first once the queue (of 2) is full
-            deadline = time.monotonic() + 30
-            while post_form(server.port, image=PHOTO).status != 503:
-                assert time.monotonic() < deadline
-                time.sleep(0.05)
+            # its job holds the second place of the queue (of 2): the next request is refused
+            # (waiting for it, not polling: a poll could take the place before it does)
+            assert both_reserved.wait(60)
+            assert post_form(server.port, image=PHOTO).status == 503
         gate.opened.set()
         assert first.result().status == 200
     assert post_form(server.port, image=PHOTO).status == 200

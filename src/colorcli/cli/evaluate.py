@@ -119,8 +119,8 @@ def eval_command(
         False,
         "--confidence",
         help=(
-            "Colour-class models: report the ab error of the least and of the most confident "
-            "quarter of pixels (how well the confidence map ranks the error)."
+            "Report the ab error of the least and of the most confident quarter of pixels "
+            "(how well the confidence map ranks the error)."
         ),
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),

@@ -4,8 +4,8 @@ Every image is read, checked and cut to the evaluation protocol once; the same c
 gray baseline (the L with ab = 0) and to every model, so all rows of a table are measured on
 exactly the same pixels. Images flow through in batches, so memory stays bounded whatever the
 size of the data set; only the per-image metric values (a few floats each) are kept. Guided
-models can also be scored with simulated hints or their photo's own reference, and
-colour-class models with how well their confidence ranks their error.
+models can also be scored with simulated hints or their photo's own reference, and every
+model with how well its confidence map ranks its error.
 """
 
 from __future__ import annotations
@@ -171,7 +171,7 @@ def evaluate(
             so every run and model sees the same): one row ``"<name> +N hints"`` per N > 0.
         own_reference: guided models are also scored with the photo's own ab histogram as
             the reference (row ``"<name> +reference"``).
-        confidence: record how well colour-class models' confidence ranks their error
+        confidence: record how well each model's confidence map ranks its error
             (:attr:`EvalReport.confidence`).
 
     Returns:
@@ -232,9 +232,8 @@ def evaluate(
         },
     )
     if confidence:
-        for name, colorizer in colorizers.items():
-            if colorizer.model.is_classifier:
-                report.confidence[name] = []
+        for name in colorizers:
+            report.confidence[name] = []
     started = time.perf_counter()
     min_side = SSIM_WINDOW if {"ssim", "ssim_l"} & set(chosen) else 1
 

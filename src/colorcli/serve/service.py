@@ -26,7 +26,7 @@ from colorcli import hub
 from colorcli.checkpoint import load_model
 from colorcli.errors import ColorcliError, HintError, UsageError
 from colorcli.hints import HintPoint, Hints, parse_colour
-from colorcli.imageio import LoadedImage, read_image_bytes, write_image
+from colorcli.imageio import LoadedImage, read_image_bytes, write_gray_image, write_image
 from colorcli.pipeline import Colorizer, join_full_resolution
 from colorcli.serve.forms import FormField, RequestError
 
@@ -146,21 +146,15 @@ class ColorizeService:
         fields as :meth:`colorize` (``saturation`` is ignored).
 
         Raises:
-            RequestError, ColorcliError, Abandoned: as :meth:`colorize`; a model that
-                regresses ab has no confidence (400).
+            RequestError, ColorcliError, Abandoned: as :meth:`colorize`.
         """
         colorizer, label = self._colorizer(form)
-        if not colorizer.model.is_classifier:
-            raise UsageError(
-                f"model {label} regresses ab and has no per-pixel confidence; "
-                "use a colour-class model (default, vivid)"
-            )
         guidance = self._guidance(form, colorizer, label)
         image, name = self._read(form)
         if gone():
             raise Abandoned
         gray = colorizer.confidence_map(image.pixels, guidance or None)
-        data = self._encode(np.repeat(gray[:, :, None], 3, axis=2), "png")
+        data = self._encode(gray, "png")
         return EncodedImage(data, "image/png", f"{name}_confidence.png")
 
     def models(self) -> dict[str, Any]:
@@ -257,10 +251,14 @@ class ColorizeService:
         return guidance
 
     def _encode(self, pixels: np.ndarray, suffix: str, **metadata: Any) -> bytes:
-        """Encode through :func:`write_image` into the working folder; return the file."""
+        """Encode through :func:`write_image` (:func:`write_gray_image` for ``(H, W)``
+        pixels) into the working folder; return the file."""
         path = self.workdir / f"{uuid.uuid4().hex}.{suffix}"
         try:
-            write_image(path, pixels, **metadata)
+            if pixels.ndim == 2:
+                write_gray_image(path, pixels)
+            else:
+                write_image(path, pixels, **metadata)
             return path.read_bytes()
         finally:
             path.unlink(missing_ok=True)
