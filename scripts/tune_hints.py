@@ -17,12 +17,12 @@ import argparse
 import itertools
 from pathlib import Path
 
+from tuning import METRICS, every_nth_photo, print_rows  # scripts/tuning.py
+
 from colorcli.checkpoint import load_model
-from colorcli.evaluation import EvalData, evaluate, find_eval_images
+from colorcli.evaluation import evaluate
 from colorcli.guidance import HintSpread
 from colorcli.pipeline import Colorizer
-
-METRICS = ("psnr", "deltae", "colorfulness")
 
 
 def main() -> None:
@@ -39,8 +39,7 @@ def main() -> None:
     parser.add_argument("--saturation", type=float, default=None)
     args = parser.parse_args()
 
-    found = find_eval_images(args.data)
-    data = EvalData(found.root, found.files[:: args.every], found.builtin)
+    data = every_nth_photo(args.data, args.every)
     model = load_model(args.model)
     options = {"temperature": args.temperature, "saturation": args.saturation}
     variants = {"no spread": Colorizer(model, spread_hints=None, **options)}
@@ -49,10 +48,7 @@ def main() -> None:
         name = f"space={space} L={lightness} prior={prior}"
         variants[name] = Colorizer(model, spread_hints=spread, **options)
     report = evaluate(variants, data, metrics=METRICS, hints=args.hints)
-    print(f"{report.scored} photos of {data.root} (every {args.every}th)")
-    for row in report.rows:
-        cells = "  ".join(f"{m} {report.summary(row, m).value:7.3f}" for m in METRICS)
-        print(f"{row:44s} {cells}")
+    print_rows(report, data, args.every, width=44)
 
 
 if __name__ == "__main__":

@@ -17,12 +17,12 @@ import argparse
 import copy
 from pathlib import Path
 
+from tuning import METRICS, every_nth_photo, print_rows  # scripts/tuning.py
+
 from colorcli.checkpoint import load_model
-from colorcli.evaluation import EvalData, evaluate, find_eval_images
+from colorcli.evaluation import evaluate
 from colorcli.models.heads import ClassificationHead
 from colorcli.pipeline import Colorizer
-
-METRICS = ("psnr", "deltae", "colorfulness")
 
 
 def main() -> None:
@@ -35,8 +35,7 @@ def main() -> None:
     parser.add_argument("--saturations", type=float, nargs="+", default=[1.0])
     args = parser.parse_args()
 
-    found = find_eval_images(args.data)
-    data = EvalData(found.root, found.files[:: args.every], found.builtin)
+    data = every_nth_photo(args.data, args.every)
     model = load_model(args.model)
     variants = {}
     for temperature in args.temperatures or [None]:
@@ -50,13 +49,7 @@ def main() -> None:
                 name = f"T={temperature} size={size} sat={saturation}"
                 variants[name] = Colorizer(variant, size=size, saturation=saturation)
     report = evaluate(variants, data, metrics=METRICS)
-    original = report.original_colorfulness()
-    print(f"{report.scored} photos of {data.root} (every {args.every}th)")
-    if original is not None:
-        print(f"originals' colourfulness {original.value:.2f}")
-    for row in report.rows:
-        cells = "  ".join(f"{m} {report.summary(row, m).value:7.3f}" for m in METRICS)
-        print(f"{row:32s} {cells}")
+    print_rows(report, data, args.every, width=32)
 
 
 if __name__ == "__main__":
