@@ -265,9 +265,7 @@ def _in_gamut(xyz: Tensor, tables: _Tables) -> Tensor:
     outside = (linear.amin(dim=0) < 0.0) | (linear.amax(dim=0) > 1.0)
     columns = outside.nonzero().view(-1)
     if columns.numel():
-        linear[:, columns] = desaturate_into_gamut(
-            linear[:, columns], xyz[1:2, columns].clone(), dim=0
-        )
+        linear[:, columns] = desaturate_into_gamut(linear[:, columns], xyz[1:2, columns], dim=0)
     return linear
 
 

@@ -33,9 +33,11 @@ def compare_target(job: Job, asked: bool) -> Path | None:
 
 def confidence_target(job: Job, asked: bool) -> Path | None:
     """Where ``job``'s confidence map goes: as planned, else beside the output if ``asked``."""
-    if job.confidence is not None:
-        return job.confidence
-    return confidence_path(job.output) if asked else None
+    return _confidence_file(job) if asked or job.confidence is not None else None
+
+
+def _confidence_file(job: Job) -> Path:
+    return job.confidence or confidence_path(job.output)
 
 
 def side_by_side(left: np.ndarray, right: np.ndarray) -> np.ndarray:
@@ -84,7 +86,7 @@ def write_photo(
 
 def write_confidence(job: Job, confidence: np.ndarray, *, overwrite: bool) -> JobResult:
     """Write the ``(H, W)`` uint8 confidence map beside the output (or where planned)."""
-    path = job.confidence or confidence_path(job.output)
+    path = _confidence_file(job)
     try:
         write_gray_image(path, confidence, overwrite=overwrite)
     except ColorcliError as error:

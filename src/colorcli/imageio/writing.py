@@ -127,8 +127,9 @@ def write_image(
 
 
 def write_gray_image(path: str | Path, gray: np.ndarray, *, overwrite: bool = False) -> None:
-    """Write ``gray`` ``(H, W)`` uint8 as an 8-bit grayscale file (one channel), atomically
-    and never clobbering unless ``overwrite``, as :func:`write_image` does.
+    """Write ``gray`` ``(H, W)`` uint8 as an 8-bit grayscale file (one channel; WebP, which
+    has none, stores RGB), atomically and never clobbering unless ``overwrite``, with the
+    encoder settings of :func:`write_image`.
 
     Raises:
         OutputExistsError, ImageError: as :func:`write_image`.
@@ -140,19 +141,8 @@ def write_gray_image(path: str | Path, gray: np.ndarray, *, overwrite: bool = Fa
     if not gray.size:
         raise ValueError(f"gray must not be empty, got shape {gray.shape}")
     fmt = _target_format(path, overwrite)
-    if fmt == "webp":  # Pillow's WebP encoder takes RGB only
-        return write_image(path, np.repeat(gray[:, :, None], 3, axis=2), overwrite=overwrite)
-    params = {"format": _PILLOW_FORMATS[fmt]}
-
-    def encode(file: IO[bytes]) -> None:
-        with Image.fromarray(np.ascontiguousarray(gray), mode="L") as im:
-            im.save(file, **params)
-
+    encode = _pillow_encoder(gray, None, None, None, fmt, quality=95)
     _write_atomically(path, encode, overwrite=overwrite, size=(gray.shape[1], gray.shape[0]))
-    return None
-
-
-_PILLOW_FORMATS = {"jpg": "JPEG", "png": "PNG", "webp": "WEBP", "tif": "TIFF", "bmp": "BMP"}
 
 
 def _target_format(path: Path, overwrite: bool) -> str:

@@ -164,7 +164,7 @@ def sample_grid_image(lightness: Tensor, pred_ab: Tensor, true_ab: Tensor) -> Im
     cell_h, cell_w = height * scale, width * scale
     rows = [
         lab_to_rgb(torch.cat((lightness, torch.zeros_like(true_ab)), dim=1)),
-        lab_to_rgb(torch.cat((lightness, pred_ab.to(lightness)), dim=1)),
+        lab_to_rgb(torch.cat((lightness, pred_ab.to(lightness)), dim=1), keep_lightness=True),
         lab_to_rgb(torch.cat((lightness, true_ab.to(lightness)), dim=1)),
     ]
     if scale > 1:

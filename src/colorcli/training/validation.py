@@ -70,7 +70,8 @@ def validation_sums(
             pred_ab = torch.nn.functional.interpolate(
                 pred_ab, size=lightness.shape[-2:], mode="bilinear", align_corners=False
             )
-        pred_rgb = lab_to_rgb(torch.cat((lightness, pred_ab), dim=1))
+        # as colorcli colorize and eval show it: out-of-gamut colours desaturated at their L
+        pred_rgb = lab_to_rgb(torch.cat((lightness, pred_ab), dim=1), keep_lightness=True)
         if "rgb" in batch:
             true_rgb = batch["rgb"].to(device, non_blocking=True)
         else:
